@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# bench/l4.sh - lb side by side with HAProxy, NGINX (stream) and a direct
+# connection, on loopback.
+#
+# Each proxy runs alone on CPU 0 (lb with GOMAXPROCS=1, HAProxy with
+# nbthread 1, NGINX with one worker); the load generators and backends run
+# on CPU 1. Every run is bounded by DUR seconds (default 10).
+#
+#   bash bench/l4.sh            # from the repository root
+#   DUR=5 CONNS=5000 bash bench/l4.sh
+#
+# Reports: iperf3 throughput (1 and 8 streams), new connections/s (wrk,
+# Connection: close), proxy CPU per keep-alive request, p99 latency (wrk,
+# 4 connections), UDP queries/s through the proxy (dnsperf against
+# dnsmasq), and RSS with CONNS idle connections. Ratios lb/HAProxy and
+# lb/NGINX follow; for CPU, latency and RSS lower is better.
+set -euo pipefail
+
+DUR=${DUR:-10}
+CONNS=${CONNS:-9900}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+# --- tools ------------------------------------------------------------
+need=(haproxy nginx iperf3 wrk dnsperf dnsmasq taskset python3 go)
+pkgs=(haproxy nginx-light iperf3 wrk dnsperf dnsmasq-base util-linux python3 golang)
+missing=()
+for i in "${!need[@]}"; do
+	command -v "${need[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")
+done
+if [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+	missing+=(libnginx-mod-stream)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "missing tools; install them with:" >&2
+	echo "  apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+if [ "$(nproc)" -lt 2 ]; then
+	echo "need 2 CPUs (proxy on CPU 0, load on CPU 1)" >&2
+	exit 1
+fi
+
+WORK=$(mktemp -d /tmp/l4bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- builds -------------------------------------------------------------
+echo "building lb and the helper in $WORK" >&2
+(cd "$ROOT" && go build -o "$WORK/lb" ./lb)
+mkdir -p "$WORK/helper"
+cat >"$WORK/helper/main.go" <<'EOF'
+// helper: "ports N" prints N ports free for TCP and UDP on 127.0.0.1;
+// "hold ADDR N" opens N TCP connections, prints "ready", and holds them
+// until its standard input closes.
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+)
+
+func main() {
+	switch os.Args[1] {
+	case "ports":
+		n, _ := strconv.Atoi(os.Args[2])
+		var keep []io.Closer
+		for len(keep) < 2*n {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				panic(err)
+			}
+			pc, err := net.ListenPacket("udp", ln.Addr().String())
+			if err != nil {
+				ln.Close()
+				continue
+			}
+			keep = append(keep, ln, pc)
+			fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+		}
+		for _, c := range keep {
+			c.Close()
+		}
+	case "hold":
+		n, _ := strconv.Atoi(os.Args[3])
+		conns := make([]net.Conn, 0, n)
+		for i := 0; i < n; i++ {
+			c, err := net.Dial("tcp", os.Args[2])
+			if err != nil {
+				fmt.Println("failed after", i, err)
+				os.Exit(1)
+			}
+			conns = append(conns, c)
+		}
+		fmt.Println("ready")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+EOF
+(cd "$WORK/helper" && GO111MODULE=off go build -o "$WORK/h" main.go)
+
+mapfile -t P < <("$WORK/h" ports 12)
+IPERF=${P[0]} HTTP=${P[1]} DNS=${P[2]}
+LB_I=${P[3]} LB_H=${P[4]} LB_U=${P[5]}
+HA_I=${P[6]} HA_H=${P[7]}
+NG_I=${P[8]} NG_H=${P[9]} NG_U=${P[10]}
+
+# --- backends on CPU 1 ----------------------------------------------------
+start_bg() { # start_bg NAME CMD... ; remembers the pid in LASTPID
+	"${@:2}" >"$WORK/$1.log" 2>&1 &
+	LASTPID=$!
+	PIDS+=("$LASTPID")
+}
+wait_port() { # wait_port PORT: until something listens on 127.0.0.1:PORT
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
+start_bg iperf3 taskset -c 1 iperf3 -s -p "$IPERF"
+
+mkdir -p "$WORK/www"
+cat >"$WORK/backend.conf" <<EOF
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $WORK/backend.pid;
+error_log $WORK/backend-error.log;
+events { worker_connections 19000; }
+http {
+	access_log off;
+	keepalive_requests 100000000;
+	keepalive_timeout 120s;
+	client_header_timeout 120s;
+	server {
+		listen 127.0.0.1:$HTTP backlog=4096;
+		location / { return 200 "hello from the backend\n"; }
+	}
+}
+EOF
+start_bg backend taskset -c 1 nginx -p "$WORK" -c "$WORK/backend.conf"
+
+start_bg dnsmasq taskset -c 1 dnsmasq -k -u root -p "$DNS" --listen-address=127.0.0.1 \
+	--bind-interfaces --no-resolv --no-hosts --address=/bench.test/127.0.0.1
+for _ in $(seq 1000); do echo "bench.test A"; done >"$WORK/queries.txt"
+
+wait_port "$IPERF"
+wait_port "$HTTP"
+
+# --- proxies on CPU 0 ---------------------------------------------------
+cat >"$WORK/lb.conf" <<EOF
+publish 127.0.0.1:$LB_I/tcp {
+	upstream 127.0.0.1:$IPERF
+}
+publish 127.0.0.1:$LB_H/tcp {
+	upstream 127.0.0.1:$HTTP
+	max_conns 20000
+}
+publish 127.0.0.1:$LB_U/udp {
+	upstream 127.0.0.1:$DNS
+}
+drain_timeout 1s
+EOF
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+	nbthread 1
+	maxconn 9990
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 10m
+	timeout server 10m
+listen iperf
+	bind 127.0.0.1:$HA_I
+	server s1 127.0.0.1:$IPERF
+listen http
+	bind 127.0.0.1:$HA_H
+	server s1 127.0.0.1:$HTTP
+EOF
+cat >"$WORK/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 20000; }
+stream {
+	server { listen 127.0.0.1:$NG_I; proxy_pass 127.0.0.1:$IPERF; proxy_timeout 10m; }
+	server { listen 127.0.0.1:$NG_H backlog=4096; proxy_pass 127.0.0.1:$HTTP; proxy_timeout 10m; }
+	server { listen 127.0.0.1:$NG_U udp; proxy_pass 127.0.0.1:$DNS; proxy_timeout 10s; }
+}
+EOF
+
+# --- measurements -------------------------------------------------------
+cpu_ticks() { # cpu_ticks PID...: utime+stime summed, in clock ticks
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+rss_kb() { # rss_kb PID...: VmRSS summed, kB
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+	done
+	echo "$t"
+}
+iperf_gbps() { # iperf_gbps PORT STREAMS
+	taskset -c 1 timeout $((DUR + 15)) iperf3 -c 127.0.0.1 -p "$1" -P "$2" -t "$DUR" -J |
+		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+}
+wrk_run() { # wrk_run PORT CONNS EXTRA...: prints wrk's output
+	taskset -c 1 timeout $((DUR + 15)) wrk -t1 -c"$2" -d"${DUR}s" --latency "${@:3}" \
+		"http://127.0.0.1:$1/"
+}
+rps_of() { awk '/^Requests\/sec/ {printf "%.0f", $2}'; }
+p99_ms() { # p99 from wrk --latency, in ms
+	awk '$1 == "99%" { v=$2; if (v ~ /us$/) { sub(/us/,"",v); v/=1000 }
+		else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v*=1000 }
+		printf "%.3f", v }'
+}
+dnsperf_qps() { # dnsperf_qps PORT
+	taskset -c 1 timeout $((DUR + 15)) dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries.txt" \
+		-l "$DUR" -c 8 -q 128 -T 1 2>&1 | tee "$WORK/dnsperf-$1.log" |
+		awk '/Queries per second/ {printf "%.0f", $4}'
+}
+hold_rss() { # hold_rss PORT PID...: RSS with CONNS idle connections, MB
+	local fifo="$WORK/hold.fifo" out="$WORK/hold.out"
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	taskset -c 1 "$WORK/h" hold "127.0.0.1:$1" "$CONNS" <"$fifo" >"$out" 2>&1 &
+	local hp=$!
+	exec 4>"$fifo"
+	for _ in $(seq 600); do
+		grep -q -e ready -e failed "$out" 2>/dev/null && break
+		sleep 0.1
+	done
+	if ! grep -q ready "$out"; then
+		echo "-"
+	else
+		sleep 2
+		awk -v kb="$(rss_kb "${@:2}")" 'BEGIN {printf "%.1f", kb/1024}'
+	fi
+	exec 4>&-
+	wait "$hp" 2>/dev/null || true
+}
+
+declare -A R
+measure() { # measure NAME IPERF_PORT HTTP_PORT UDP_PORT PID...
+	local name=$1 ip=$2 hp=$3 up=$4
+	local pids=("${@:5}")
+	echo "== $name" >&2
+	R[$name,tput1]=$(iperf_gbps "$ip" 1)
+	R[$name,tput8]=$(iperf_gbps "$ip" 8)
+	R[$name,cps]=$(wrk_run "$hp" 32 -H "Connection: close" | tee "$WORK/close-$name.log" | rps_of)
+	local before after out reqs
+	[ "${#pids[@]}" -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
+	out=$(wrk_run "$hp" 32)
+	echo "$out" >"$WORK/keepalive-$name.log"
+	R[$name,rps]=$(echo "$out" | rps_of)
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	if [ "${#pids[@]}" -gt 0 ]; then
+		after=$(cpu_ticks "${pids[@]}")
+		R[$name,cpu]=$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN {printf "%.2f", t / hz * 1e6 / r}')
+	else
+		R[$name,cpu]=-
+	fi
+	R[$name,p99]=$(wrk_run "$hp" 4 | tee "$WORK/latency-$name.log" | p99_ms)
+	if [ -n "$up" ]; then R[$name,udp]=$(dnsperf_qps "$up"); else R[$name,udp]=-; fi
+	if [ "${#pids[@]}" -gt 0 ]; then R[$name,rss]=$(hold_rss "$hp" "${pids[@]}"); else R[$name,rss]=-; fi
+}
+
+measure direct "$IPERF" "$HTTP" "$DNS"
+
+start_bg lb env GOMAXPROCS=1 taskset -c 0 "$WORK/lb" -conf "$WORK/lb.conf" -log-level warn
+LBPID=$LASTPID
+wait_port "$LB_H"
+measure lb "$LB_I" "$LB_H" "$LB_U" "$LBPID"
+kill "$LBPID"
+
+start_bg haproxy taskset -c 0 haproxy -f "$WORK/haproxy.cfg"
+HAPID=$LASTPID
+wait_port "$HA_H"
+measure haproxy "$HA_I" "$HA_H" "" "$HAPID"
+kill "$HAPID"
+
+start_bg nginx taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf"
+NGPID=$LASTPID
+wait_port "$NG_H"
+NGW=$(pgrep -P "$NGPID" | head -1)
+measure nginx "$NG_I" "$NG_H" "$NG_U" "$NGPID" "$NGW"
+kill "$NGPID"
+
+# --- report -------------------------------------------------------------
+ratio() { # ratio A B
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-";
+		else printf "%.2f", a / b }'
+}
+echo
+echo "lb benchmark, $(date -u +%Y-%m-%dT%H:%MZ), DUR=${DUR}s, CONNS=$CONNS, $(nproc) CPUs"
+printf "%-32s %10s %10s %10s %10s %9s %9s\n" metric direct lb haproxy nginx lb/hap lb/ngx
+row() { # row LABEL KEY
+	printf "%-32s %10s %10s %10s %10s %9s %9s\n" "$1" "${R[direct,$2]}" "${R[lb,$2]}" \
+		"${R[haproxy,$2]}" "${R[nginx,$2]}" "$(ratio "${R[lb,$2]}" "${R[haproxy,$2]}")" \
+		"$(ratio "${R[lb,$2]}" "${R[nginx,$2]}")"
+}
+row "iperf3 1 stream (Gbit/s)" tput1
+row "iperf3 8 streams (Gbit/s)" tput8
+row "new conns/s (wrk, close)" cps
+row "keep-alive req/s (wrk, 32)" rps
+row "proxy CPU/keep-alive req (us)" cpu
+row "p99 latency, 4 conns (ms)" p99
+row "UDP dnsperf (queries/s)" udp
+row "RSS, $CONNS idle conns (MB)" rss

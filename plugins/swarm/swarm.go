@@ -1,0 +1,564 @@
+package swarm
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+)
+
+// Swarm is the swarm plugin's handler: it answers service, task and
+// reverse names from the catalog through a packed answer table.
+//
+// ServeDNS is safe for concurrent use; the table it reads is swapped
+// atomically by the goroutine that follows the catalog.
+type Swarm struct {
+	// Next is the plugin that names outside our zones, and names inside
+	// them under fallthrough, are handed to.
+	Next plugin.Handler
+
+	zones      []zone
+	bareNames  bool
+	scope      bool
+	maxAnswers int
+	fall       fall.F
+	opts       tableOptions
+
+	table atomic.Pointer[table]
+}
+
+// zone is a forward zone we answer for, lower case and absolute.
+type zone struct {
+	name string
+	wire int // length of the name in wire form
+}
+
+func newZone(name string) zone {
+	name = strings.ToLower(dns.Fqdn(name))
+	if name == "." {
+		return zone{name: name, wire: 1}
+	}
+	return zone{name: name, wire: len(name) + 1}
+}
+
+// Name implements plugin.Handler.
+func (s *Swarm) Name() string { return "swarm" }
+
+// Ready implements ready.Readiness: the plugin is ready once it has a
+// table, which setup builds before the server starts.
+func (s *Swarm) Ready() bool { return s.table.Load() != nil }
+
+// ServeDNS implements plugin.Handler.
+func (s *Swarm) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	t := s.table.Load()
+	if t == nil || len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
+		return plugin.NextOrFailure(s.Name(), s.Next, ctx, w, r)
+	}
+	q := r.Question[0]
+
+	var lower [256]byte
+	qname := appendLower(lower[:0], q.Name)
+	res := s.resolve(t, qname, q.Qtype, w.RemoteAddr())
+	res.serial = t.serial
+	if res.pass {
+		return plugin.NextOrFailure(s.Name(), s.Next, ctx, w, r)
+	}
+
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	out, err := s.write((*bp)[:0], r, &res, isTCP(w))
+	if err != nil {
+		return dns.RcodeServerFailure, err
+	}
+	*bp = out
+	countAnswer(q.Qtype, res.rcode)
+	return res.rcode, writeRaw(w, out, res.rcode)
+}
+
+// result is what a query resolves to, before it is written.
+type result struct {
+	rcode int
+	pass  bool // hand the query to the next plugin
+
+	set *rrset  // answer records (A, AAAA or PTR)
+	srv *srvset // answer SRV records
+	// ptr and ptrZone are the answer's PTR target: a task's name and the
+	// zone it is written in.
+	ptr, ptrZone []byte
+	// apex answers at a zone's apex
+	apexSOA, apexNS bool
+	// soa puts the zone's SOA in the authority section (negative answers)
+	soa bool
+	// zoneName and zoneWire name the zone that the SOA, NS and SRV
+	// targets are written in; the question ends with it.
+	zoneName string
+	zoneWire int
+	serial   uint32
+}
+
+func (s *Swarm) resolve(t *table, qname []byte, qtype uint16, remote net.Addr) result {
+	if isReverse(qname) {
+		return s.resolveReverse(t, qname, qtype)
+	}
+	z, ok := s.zoneOf(qname)
+	if !ok {
+		return s.resolveBare(t, qname, qtype, remote)
+	}
+	res := result{zoneName: z.name, zoneWire: z.wire}
+	rel := relative(qname, z)
+	if len(rel) == 0 {
+		switch qtype {
+		case dns.TypeSOA:
+			res.apexSOA = true
+		case dns.TypeNS:
+			res.apexNS = true
+		default:
+			res.soa = true
+		}
+		return res
+	}
+
+	n := t.names[string(rel)]
+	if n == nil {
+		if _, ent := t.ents[string(rel)]; ent {
+			res.soa = true
+			return res
+		}
+		if s.fall.Through(string(qname)) {
+			return result{pass: true}
+		}
+		res.rcode, res.soa = dns.RcodeNameError, true
+		return res
+	}
+
+	v := s.viewFor(t, n, remote)
+	if v == nil {
+		// the name exists, but not on the client's network
+		res.rcode, res.soa = dns.RcodeNameError, true
+		return res
+	}
+	s.pick(&res, v, qtype)
+	if res.set == nil && res.srv == nil {
+		res.soa = true
+	}
+	return res
+}
+
+// resolveBare answers web. and tasks.web. as Docker's embedded DNS does,
+// for clients without a search domain; everything else goes on.
+func (s *Swarm) resolveBare(t *table, qname []byte, qtype uint16, remote net.Addr) result {
+	if !s.bareNames || len(qname) < 2 {
+		return result{pass: true}
+	}
+	n := t.names[string(qname[:len(qname)-1])]
+	if n == nil || !n.service {
+		return result{pass: true}
+	}
+	v := s.viewFor(t, n, remote)
+	if v == nil {
+		return result{pass: true}
+	}
+	res := result{zoneName: ".", zoneWire: 1}
+	s.pick(&res, v, qtype)
+	return res
+}
+
+func (s *Swarm) resolveReverse(t *table, qname []byte, qtype uint16) result {
+	ip, ok := parseReverse(qname)
+	var rz *revZone
+	for i := range t.revZones {
+		if hasLabelSuffix(qname, t.revZones[i].name) {
+			rz = &t.revZones[i]
+			break
+		}
+	}
+	if rz == nil {
+		return result{pass: true}
+	}
+	res := result{zoneName: rz.name, zoneWire: len(rz.name) + 1}
+	if len(qname) == len(rz.name) {
+		switch qtype {
+		case dns.TypeSOA:
+			res.apexSOA = true
+		case dns.TypeNS:
+			res.apexNS = true
+		default:
+			res.soa = true
+		}
+		return res
+	}
+	target, known := t.ptr[ip]
+	switch {
+	case !ok || !known:
+		if s.fall.Through(string(qname)) {
+			return result{pass: true}
+		}
+		res.rcode, res.soa = dns.RcodeNameError, true
+	case qtype == dns.TypePTR || qtype == dns.TypeANY:
+		res.ptr, res.ptrZone = target, t.ptrZone
+	default:
+		res.soa = true
+	}
+	return res
+}
+
+// pick chooses the records of v that answer qtype.
+func (s *Swarm) pick(res *result, v *view, qtype uint16) {
+	switch qtype {
+	case dns.TypeA:
+		res.set = v.a
+	case dns.TypeAAAA:
+		res.set = v.aaaa
+	case dns.TypeSRV:
+		res.srv = v.srv
+	case dns.TypeANY:
+		// RFC 8482 lets us answer a subset; addresses are what is asked
+		res.set = v.a
+		if res.set == nil {
+			res.set = v.aaaa
+		}
+	}
+}
+
+// viewFor returns the view of n that the client at remote may see: all of
+// it, or under scope networks only what is on the client's network.
+func (s *Swarm) viewFor(t *table, n *name, remote net.Addr) *view {
+	if !s.scope {
+		return &n.all
+	}
+	idx := t.networkOf(remoteIP(remote))
+	if idx < 0 {
+		return &n.all
+	}
+	return n.scoped(idx)
+}
+
+func (s *Swarm) zoneOf(qname []byte) (zone, bool) {
+	for _, z := range s.zones {
+		if hasLabelSuffix(qname, z.name) {
+			return z, true
+		}
+	}
+	return zone{}, false
+}
+
+// relative strips the zone and the dot before it: "web.swarm.internal."
+// in swarm.internal. gives "web"; the apex gives "".
+func relative(qname []byte, z zone) []byte {
+	if z.name == "." {
+		return qname[:len(qname)-1]
+	}
+	n := len(qname) - len(z.name)
+	if n == 0 {
+		return nil
+	}
+	return qname[:n-1]
+}
+
+// hasLabelSuffix reports whether name is zone or lies below it. Both are
+// lower case and absolute.
+func hasLabelSuffix(name []byte, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if len(name) < len(zone) || string(name[len(name)-len(zone):]) != zone {
+		return false
+	}
+	return len(name) == len(zone) || name[len(name)-len(zone)-1] == '.'
+}
+
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func isTCP(w dns.ResponseWriter) bool {
+	_, ok := w.RemoteAddr().(*net.TCPAddr)
+	return ok
+}
+
+func remoteIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+// writeRaw sends a packed reply. CoreDNS hands plugins a writer wrapped by
+// the plugins before them; where every wrapper is one that only records
+// (log, prometheus) and scrubs (the server's own), the bytes go out as they
+// are and the recorders are told the rcode. Any other wrapper (cache,
+// dnstap, loadbalance, rewrite) wants a dns.Msg, so it gets one.
+func writeRaw(w dns.ResponseWriter, out []byte, rcode int) error {
+	if rawOK(w, rcode) {
+		_, err := w.Write(out)
+		return err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(out); err != nil {
+		return err
+	}
+	return w.WriteMsg(m)
+}
+
+// rawOK walks the writer chain: it reports whether raw bytes may be
+// written through it, and sets the rcode on the recorders it passes.
+func rawOK(w dns.ResponseWriter, rcode int) bool {
+	for {
+		switch x := w.(type) {
+		case *request.ScrubWriter:
+			return true
+		case *metrics.Recorder:
+			x.Rcode = rcode
+			w = x.Recorder.ResponseWriter
+		case *dnstest.Recorder:
+			x.Rcode = rcode
+			w = x.ResponseWriter
+		default:
+			return false
+		}
+	}
+}
+
+// header flags of every reply: QR and AA.
+const flagsQRAA = 1<<15 | 1<<10
+
+// write packs the reply to r into out.
+func (s *Swarm) write(out []byte, r *dns.Msg, res *result, tcp bool) ([]byte, error) {
+	q := r.Question[0]
+	out = out[:12]
+	binary.BigEndian.PutUint16(out[0:], r.Id)
+	flags := uint16(flagsQRAA) | uint16(res.rcode&0xF)
+	if r.RecursionDesired {
+		flags |= 1 << 8
+	}
+	if r.CheckingDisabled {
+		flags |= 1 << 4
+	}
+	binary.BigEndian.PutUint16(out[2:], flags)
+	binary.BigEndian.PutUint16(out[4:], 1)
+	clear(out[6:12])
+
+	if cap(out) < 12+len(q.Name)+2+4 {
+		out = append(make([]byte, 0, 512+len(q.Name)), out...)
+	}
+	end, err := dns.PackDomainName(q.Name, out[:cap(out)], 12, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	out = out[:end]
+	qwire := end - 12
+	out = binary.BigEndian.AppendUint16(out, q.Qtype)
+	out = binary.BigEndian.AppendUint16(out, q.Qclass)
+
+	limit := 65535
+	opt := r.IsEdns0()
+	optLen := 0
+	if opt != nil {
+		optLen = 11
+	}
+	if !tcp {
+		limit = dns.MinMsgSize
+		if opt != nil && int(opt.UDPSize()) > limit {
+			limit = int(opt.UDPSize())
+		}
+	}
+	// zoneOff points at the zone inside the question, for compression
+	zoneOff := 12 + qwire - res.zoneWire
+
+	w := packer{
+		out:     out,
+		limit:   limit - optLen,
+		zoneOff: zoneOff,
+		ttl:     s.opts.ttl,
+		serial:  res.serial,
+	}
+	switch {
+	case res.set != nil:
+		w.rrs(res.set, s.maxAnswers)
+	case res.srv != nil:
+		w.srvs(res.srv, s.maxAnswers)
+	case res.ptr != nil:
+		w.ptr(res.ptr, res.ptrZone)
+	case res.apexSOA:
+		w.soa()
+		w.an++
+	case res.apexNS:
+		w.ns()
+	}
+	if res.soa {
+		w.soa()
+		w.auth++
+	}
+	out = w.out
+	if opt != nil {
+		out = appendOPT(out, opt.Do())
+		w.ar++
+	}
+	if w.tc {
+		out[2] |= 1 << 1
+	}
+	binary.BigEndian.PutUint16(out[6:], w.an)
+	binary.BigEndian.PutUint16(out[8:], w.auth)
+	binary.BigEndian.PutUint16(out[10:], w.ar)
+	return out, nil
+}
+
+// packer appends records to a reply without going past its limit.
+type packer struct {
+	out          []byte
+	limit        int
+	zoneOff      int
+	ttl          uint32
+	serial       uint32
+	an, auth, ar uint16
+	tc           bool
+}
+
+// rrs appends a rotated set of fixed-size records, at most max (0: all).
+func (p *packer) rrs(set *rrset, max int) {
+	n := set.count()
+	k := n
+	if max > 0 && k > max {
+		k = max
+	}
+	if room := (p.limit - len(p.out)) / set.size; k > room {
+		k, p.tc = room, true
+	}
+	if k <= 0 {
+		return
+	}
+	start := int(set.next.Add(1)-1) % n
+	first := min(k, n-start)
+	p.out = append(p.out, set.data[start*set.size:(start+first)*set.size]...)
+	p.out = append(p.out, set.data[:(k-first)*set.size]...)
+	p.an += uint16(k)
+}
+
+// srvs appends a rotated set of SRV records, then the addresses of their
+// targets in the additional section as far as they fit.
+func (p *packer) srvs(set *srvset, max int) {
+	n := len(set.recs)
+	k := n
+	if max > 0 && k > max {
+		k = max
+	}
+	start := int(set.next.Add(1)-1) % n
+	var offs [64]uint16
+	targets := offs[:0]
+	for i := 0; i < k; i++ {
+		rec := set.recs[(start+i)%n]
+		rdlen := 6 + len(rec.target) + 2
+		if len(p.out)+12+rdlen > p.limit {
+			p.tc = true
+			k = i
+			break
+		}
+		p.out = p.rrHeader(p.out, 0xC000|12, dns.TypeSRV, rdlen)
+		p.out = append(p.out, 0, 0, 0, 10)
+		p.out = binary.BigEndian.AppendUint16(p.out, rec.port)
+		targets = append(targets, uint16(len(p.out)))
+		p.out = append(p.out, rec.target...)
+		p.out = binary.BigEndian.AppendUint16(p.out, 0xC000|uint16(p.zoneOff))
+		p.an++
+	}
+	for i := 0; i < k && i < len(targets); i++ {
+		rec := set.recs[(start+i)%n]
+		for _, ip := range rec.addrs {
+			typ, size := dns.TypeA, 4
+			if !ip.Is4() {
+				typ, size = dns.TypeAAAA, 16
+			}
+			if len(p.out)+12+size > p.limit {
+				return // additional records are optional: no TC
+			}
+			p.out = p.rrHeader(p.out, 0xC000|targets[i], typ, size)
+			p.out = append(p.out, ip.AsSlice()...)
+			p.ar++
+		}
+	}
+}
+
+func (p *packer) rrHeader(b []byte, owner uint16, typ uint16, rdlen int) []byte {
+	b = binary.BigEndian.AppendUint16(b, owner)
+	b = binary.BigEndian.AppendUint16(b, typ)
+	b = binary.BigEndian.AppendUint16(b, dns.ClassINET)
+	b = binary.BigEndian.AppendUint32(b, p.ttl)
+	return binary.BigEndian.AppendUint16(b, uint16(rdlen))
+}
+
+// ptr appends a PTR record whose target is labels followed by zone.
+func (p *packer) ptr(labels, zone []byte) {
+	p.out = p.rrHeader(p.out, 0xC000|12, dns.TypePTR, len(labels)+len(zone))
+	p.out = append(p.out, labels...)
+	p.out = append(p.out, zone...)
+	p.an++
+}
+
+// soa appends the zone's SOA record, its names compressed to the zone in
+// the question: ns.dns.<zone> and hostmaster.<zone>.
+func (p *packer) soa() {
+	zp := 0xC000 | uint16(p.zoneOff)
+	p.out = p.rrHeader(p.out, zp, dns.TypeSOA, 9+13+20)
+	p.out = append(p.out, 2, 'n', 's', 3, 'd', 'n', 's')
+	p.out = binary.BigEndian.AppendUint16(p.out, zp)
+	p.out = append(p.out, 10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r')
+	p.out = binary.BigEndian.AppendUint16(p.out, zp)
+	p.out = binary.BigEndian.AppendUint32(p.out, p.serial)
+	p.out = binary.BigEndian.AppendUint32(p.out, 7200)  // refresh
+	p.out = binary.BigEndian.AppendUint32(p.out, 1800)  // retry
+	p.out = binary.BigEndian.AppendUint32(p.out, 86400) // expire
+	p.out = binary.BigEndian.AppendUint32(p.out, p.ttl) // negative TTL
+}
+
+// ns appends the zone's NS record at the apex: ns.dns.<zone>.
+func (p *packer) ns() {
+	zp := 0xC000 | uint16(p.zoneOff)
+	p.out = p.rrHeader(p.out, zp, dns.TypeNS, 9)
+	p.out = append(p.out, 2, 'n', 's', 3, 'd', 'n', 's')
+	p.out = binary.BigEndian.AppendUint16(p.out, zp)
+	p.an++
+}
+
+// appendOPT appends an EDNS0 OPT record advertising our UDP size.
+func appendOPT(b []byte, do bool) []byte {
+	b = append(b, 0) // root owner
+	b = binary.BigEndian.AppendUint16(b, dns.TypeOPT)
+	b = binary.BigEndian.AppendUint16(b, ednsSize)
+	var flags uint32
+	if do {
+		flags = 1 << 15
+	}
+	b = binary.BigEndian.AppendUint32(b, flags)
+	return binary.BigEndian.AppendUint16(b, 0)
+}
+
+// ednsSize is the UDP payload size we advertise: the DNS flag day 2020
+// value, which fits common paths without fragmenting.
+const ednsSize = 1232
