@@ -152,9 +152,11 @@ func Start(cfg Config, cat *catalog.Catalog) (*Cluster, error) {
 	}
 	c.queue.RetransmitMult = c.mlc.RetransmitMult
 
+	// watch before the first publish, so no change falls between them
+	watch, unwatch := cat.Watch()
 	c.publish()
 	c.wg.Add(3)
-	go c.followCatalog()
+	go c.followCatalog(watch, unwatch)
 	go c.joinLoop()
 	go c.maintain()
 	c.log.Info("cluster started", "node", cfg.Name, "listener", c.Addr())
@@ -336,10 +338,9 @@ func (c *Cluster) Shutdown() error {
 }
 
 // followCatalog republishes the node's own parts whenever they change.
-func (c *Cluster) followCatalog() {
+func (c *Cluster) followCatalog(ch <-chan struct{}, unwatch func()) {
 	defer c.wg.Done()
-	ch, stop := c.cat.Watch()
-	defer stop()
+	defer unwatch()
 	for {
 		select {
 		case <-ch:
@@ -376,6 +377,9 @@ func (c *Cluster) publish() {
 	if c.own != nil {
 		ver = c.own.ver + 1
 	}
+	// TODO: every change resends the node's whole record, so a node with
+	// thousands of tasks pays for all of them on each change; deltas
+	// would cut the bandwidth of large nodes.
 	c.own = &record{node: c.cfg.Name, inc: c.inc, ver: ver, payload: payload, parts: parts}
 	for _, ch := range splitRecord(c.own) {
 		c.queueLocked(chunkBroadcast(encodeChunk(ch), ch))
@@ -691,6 +695,10 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 
 // NotifyLeave implements memberlist.EventDelegate: the node failed or
 // left, and its tasks go.
+//
+// TODO: a node that left gracefully is remembered as failed (status down,
+// retried by the reconnect loop) until ReconnectTimeout; memberlist's leave
+// event does not say which of the two happened.
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	c := (*Cluster)(d)
 	if n.Name == c.cfg.Name {

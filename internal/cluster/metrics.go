@@ -6,9 +6,11 @@ import (
 )
 
 // The metrics are registered once per process with the default registerer,
-// which CoreDNS's prometheus plugin serves. A process runs one cluster;
-// tests and benchmarks that run more share the counters, and the gauges
-// show whichever cluster set them last.
+// which CoreDNS's prometheus plugin serves.
+//
+// TODO: the members and queue-depth gauges are per process; with several
+// clusters in one process (tests, benchmarks) they show whichever set them
+// last, and the counters add up all of them.
 var (
 	membersGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "dnsd",

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
@@ -49,11 +50,22 @@ type transport struct {
 	stats  *Stats
 	logger *slog.Logger
 
+	// aeads caches a cipher per key (string of the key bytes).
+	aeads sync.Map
+
+	// dialCtx is cancelled at shutdown, so that a join stuck dialing an
+	// unreachable node does not hold the shutdown up.
+	dialCtx    context.Context
+	cancelDial context.CancelFunc
+
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
-	done     chan struct{}
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	// done stops forwarding to memberlist; innerDone, closed once the
+	// inner transport has shut down, stops draining it.
+	done      chan struct{}
+	innerDone chan struct{}
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
 }
 
 var _ memberlist.NodeAwareTransport = (*transport)(nil)
@@ -61,16 +73,18 @@ var _ memberlist.NodeAwareTransport = (*transport)(nil)
 func newTransport(inner *memberlist.NetTransport, label string, keys func() [][]byte,
 	block func(string) bool, stats *Stats, logger *slog.Logger) *transport {
 	t := &transport{
-		inner:    inner,
-		label:    label,
-		keys:     keys,
-		block:    block,
-		stats:    stats,
-		logger:   logger,
-		packetCh: make(chan *memberlist.Packet),
-		streamCh: make(chan net.Conn),
-		done:     make(chan struct{}),
+		inner:     inner,
+		label:     label,
+		keys:      keys,
+		block:     block,
+		stats:     stats,
+		logger:    logger,
+		packetCh:  make(chan *memberlist.Packet),
+		streamCh:  make(chan net.Conn),
+		done:      make(chan struct{}),
+		innerDone: make(chan struct{}),
 	}
+	t.dialCtx, t.cancelDial = context.WithCancel(context.Background())
 	t.wg.Add(2)
 	go t.pumpPackets()
 	go t.pumpStreams()
@@ -87,7 +101,7 @@ func (t *transport) pumpPackets() {
 		var p *memberlist.Packet
 		select {
 		case p = <-t.inner.PacketCh():
-		case <-t.done:
+		case <-t.innerDone:
 			return
 		}
 		if t.blocked(p.From.String()) {
@@ -108,7 +122,6 @@ func (t *transport) pumpPackets() {
 		select {
 		case t.packetCh <- p:
 		case <-t.done:
-			return
 		}
 	}
 }
@@ -130,26 +143,30 @@ func (t *transport) check(b []byte) string {
 		return dropDecrypt
 	}
 	for _, key := range t.keys() {
-		if opens(key, body, label) {
-			return ""
+		if gcm := t.aead(key); gcm != nil {
+			if _, err := gcm.Open(nil, body[1:1+gcmNonce], body[1+gcmNonce:], label); err == nil {
+				return ""
+			}
 		}
 	}
 	return dropDecrypt
 }
 
-// opens reports whether key authenticates an encrypted packet body.
-func opens(key, body, aad []byte) bool {
+// aead returns the AES-GCM cipher of key, or nil for a key AES refuses.
+func (t *transport) aead(key []byte) cipher.AEAD {
+	if g, ok := t.aeads.Load(string(key)); ok {
+		return g.(cipher.AEAD)
+	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return false
+		return nil
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {
-		return false
+		return nil
 	}
-	nonce := body[1 : 1+gcmNonce]
-	_, err = gcm.Open(nil, nonce, body[1+gcmNonce:], aad)
-	return err == nil
+	t.aeads.Store(string(key), gcm)
+	return gcm
 }
 
 func (t *transport) pumpStreams() {
@@ -158,7 +175,7 @@ func (t *transport) pumpStreams() {
 		var c net.Conn
 		select {
 		case c = <-t.inner.StreamCh():
-		case <-t.done:
+		case <-t.innerDone:
 			return
 		}
 		if t.blocked(c.RemoteAddr().String()) {
@@ -170,7 +187,6 @@ func (t *transport) pumpStreams() {
 		case t.streamCh <- &countedConn{Conn: c, stats: t.stats}:
 		case <-t.done:
 			c.Close()
-			return
 		}
 	}
 }
@@ -210,7 +226,8 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, d time.Duration) (n
 	if t.blocked(a.Addr) {
 		return nil, fmt.Errorf("dialing %s: %w", a.Addr, errBlocked)
 	}
-	c, err := t.inner.DialAddressTimeout(a, d)
+	dialer := net.Dialer{Timeout: d}
+	c, err := dialer.DialContext(t.dialCtx, "tcp", a.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +243,12 @@ func (t *transport) StreamCh() <-chan net.Conn { return t.streamCh }
 func (t *transport) Shutdown() error {
 	var err error
 	t.stopOnce.Do(func() {
+		// keep draining while the inner listeners stop: they block on
+		// their channels until someone reads
 		close(t.done)
+		t.cancelDial()
 		err = t.inner.Shutdown()
+		close(t.innerDone)
 		t.wg.Wait()
 	})
 	return err

@@ -372,6 +372,8 @@ func finishPublish(d *caddyfile.Dispenser, p *Publish) error {
 	if p.TTLMin > p.TTLMax {
 		return errAt("ttl_min %v is above ttl_max %v", p.TTLMin, p.TTLMax)
 	}
+	// TODO: PROXY protocol is not offered on UDP listeners, though v2 can
+	// describe datagrams; a UDP upstream never learns the client address.
 	if p.Network == "udp" && (p.ProxyProtocol != 0 || p.AcceptProxyProtocol) {
 		return errAt("PROXY protocol is supported on tcp only")
 	}

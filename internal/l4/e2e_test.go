@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -600,7 +601,16 @@ func transfer(addr string, size int) error {
 
 func TestReloadUnderLoad(t *testing.T) {
 	dns := startDNS(t)
-	bs, port := startBackends(t, 11, 3, nil)
+	// the backends count what they receive, to compare with what the
+	// clients sent
+	var atBackends atomic.Int64
+	bs, port := startBackends(t, 11, 3, func(b *backend, c net.Conn) {
+		if _, err := io.WriteString(c, b.name+"\n"); err != nil {
+			return
+		}
+		n, _ := io.Copy(c, c)
+		atBackends.Add(n)
+	})
 	dns.SetService("web", tasks("n1", bs...))
 	confs := []string{
 		webConf(dns, port, "policy round_robin"),
@@ -618,6 +628,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	defer held.Close()
 
 	var wg sync.WaitGroup
+	var sent atomic.Int64
 	errs := make(chan error, 64)
 	stop := make(chan struct{})
 	for w := range 4 {
@@ -630,10 +641,12 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				if err := transfer(addr, 64<<10+w*1000+i); err != nil {
+				size := 64<<10 + w*1000 + i
+				if err := transfer(addr, size); err != nil {
 					errs <- fmt.Errorf("worker %d transfer %d: %w", w, i, err)
 					return
 				}
+				sent.Add(int64(size))
 			}
 		}()
 	}
@@ -650,6 +663,37 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Error(err)
 	}
 	echoCheck(t, held, []byte("connection from before the reloads"))
+	// a backend counts a connection when it ends, after the client has
+	// read its echo: poll
+	waitFor(t, 5*time.Second, "backends to count every byte", func() bool {
+		return atBackends.Load() == sent.Load()
+	})
+}
+
+func TestReloadRemovedListenerDrains(t *testing.T) {
+	bs, _ := startBackends(t, 11, 1, nil)
+	keep := fmt.Sprintf("publish %s {\n upstream %s\n}\n", tcpKey, bs[0].name)
+	const goneKey = "127.0.0.2:0/tcp"
+	lb := startLB(t, keep+fmt.Sprintf("publish %s {\n upstream %s\n}\n", goneKey, bs[0].name))
+	gone := lb.addr(t, goneKey)
+	c, err := dial(gone, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	lb.apply(t, keep)
+	if a := lb.Addr(goneKey); a != nil {
+		t.Fatalf("removed listener still listed at %v", a)
+	}
+	waitFor(t, 5*time.Second, "removed listener to stop accepting", func() bool {
+		nc, err := net.Dial("tcp", gone)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	echoCheck(t, c, []byte("draining connection still flows"))
 }
 
 func TestReloadRefusesBadBind(t *testing.T) {

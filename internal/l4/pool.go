@@ -99,7 +99,8 @@ const firstLookupTimeout = 5 * time.Second
 // once before returning, so a new listener does not start empty. prev, if
 // not nil, is the pool it replaces; upstreams they share keep their
 // connection counts and health.
-func newPool(listener string, pub *Publish, prev *pool, log *slog.Logger, m *Metrics) (*pool, error) {
+func newPool(listener string, pub *Publish, prev *pool, log *slog.Logger,
+	m *Metrics) (*pool, error) {
 	res, err := resolve.NewResolver(pub.Resolver)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", listener, err)
@@ -199,7 +200,8 @@ func (p *pool) follow(ctx context.Context, i int, t resolve.Target) {
 // lookup resolves target i once and applies the answer. It returns the
 // clamped TTL and whether the lookup succeeded; on failure the last good
 // set stays, and warn says whether to log at warning level.
-func (p *pool) lookup(ctx context.Context, i int, t resolve.Target, warn bool) (time.Duration, bool) {
+func (p *pool) lookup(ctx context.Context, i int, t resolve.Target,
+	warn bool) (time.Duration, bool) {
 	qctx, cancel := context.WithTimeout(ctx, firstLookupTimeout)
 	res, err := p.res.Lookup(qctx, t)
 	cancel()
@@ -207,6 +209,9 @@ func (p *pool) lookup(ctx context.Context, i int, t resolve.Target, warn bool) (
 		return p.spec.ttlMin, false
 	}
 
+	// TODO: NXDOMAIN counts as a failed lookup and keeps the last
+	// upstreams, so a service that is removed for good keeps its last
+	// tasks until passive or active health takes them out.
 	result := "ok"
 	switch {
 	case errors.Is(err, resolve.ErrNXDomain):

@@ -64,7 +64,8 @@ func TestParseProxyHeader(t *testing.T) {
 // with more bytes behind the header than the read buffer holds, the
 // read-ahead is only the start of the stream and the rest stays unread.
 func TestParseProxyHeaderLongTail(t *testing.T) {
-	h, _ := proxyHeader(2, netip.MustParseAddrPort("127.0.0.5:1"), netip.MustParseAddrPort("127.0.0.1:2"))
+	src := netip.MustParseAddrPort("127.0.0.5:1")
+	h, _ := proxyHeader(2, src, netip.MustParseAddrPort("127.0.0.1:2"))
 	payload := bytes.Repeat([]byte("0123456789"), 200)
 	r := bytes.NewReader(append(h, payload...))
 	_, rest, err := parseProxyHeader(r)

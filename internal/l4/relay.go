@@ -30,6 +30,10 @@ import (
 // When one direction reaches EOF its destination gets CloseWrite and the
 // other direction goes on (half-close). An error in either direction
 // aborts both.
+//
+// TODO: the idle timeout watches reads only. A peer that stops reading
+// while the other side still has bytes to send blocks the splice in its
+// write with no deadline; only TCP keepalive ends such a connection.
 type relay struct {
 	client, up *net.TCPConn
 	idle       time.Duration

@@ -26,9 +26,17 @@ func newRoute(pub *Publish, p *pool) *route {
 		pub:    pub,
 		pool:   p,
 		picker: newPicker(pub.Policy),
-		dialer: net.Dialer{Timeout: pub.ConnectTimeout},
+		dialer: net.Dialer{
+			Timeout:         pub.ConnectTimeout,
+			KeepAliveConfig: keepAlive,
+		},
 	}
 }
+
+// keepAlive turns TCP keepalive on with the system's timing. Go's own
+// defaults cost three more setsockopt calls per connection; idle
+// connections are ended by idle_timeout long before keepalive matters.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
 
 // maxTries caps Publish.Tries so tried fits on the stack.
 const maxTries = 8
@@ -36,7 +44,8 @@ const maxTries = 8
 // connect opens a connection to an upstream for client, moving on to the
 // next upstream the policy offers when a connect fails, up to Tries
 // upstreams. The chosen endpoint's active count is already raised.
-func (r *route) connect(ctx context.Context, network string, client netip.Addr) (net.Conn, *endpoint, error) {
+func (r *route) connect(ctx context.Context, network string,
+	client netip.Addr) (net.Conn, *endpoint, error) {
 	eps := r.pool.snapshot()
 	var buf [maxTries]*endpoint
 	tried := buf[:0]

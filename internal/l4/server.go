@@ -69,6 +69,10 @@ func (s *Server) Apply(cfg *Config) error {
 		return ErrClosed
 	}
 
+	// TODO: new sockets are bound before removed ones close, so a reload
+	// that moves a port to another listen host of the same family (such as
+	// :8080 to 127.0.0.1:8080) fails with "address in use"; remove the
+	// old block, reload, then add the new one.
 	plan, err := s.prepare(cfg, current)
 	if err != nil {
 		return err

@@ -32,7 +32,8 @@ type tcpListener struct {
 
 // listenTCP binds addr; start begins accepting.
 func listenTCP(key, addr string, log *slog.Logger, m *listenerMetrics) (*tcpListener, error) {
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +144,15 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 		return
 	}
 	sent, recv, idled := newRelay(c, up, r.pub.IdleTimeout, ep.m).run()
-	l.m.duration.Observe(time.Since(start).Seconds())
-	l.log.Debug("connection closed", "listener", l.key, "remote_addr", client,
-		"upstream", ep.name, "sent", sent, "received", recv, "idle", idled,
-		"duration_s", time.Since(start).Seconds())
+	d := time.Since(start).Seconds()
+	l.m.duration.Observe(d)
+	// checked first: building the attributes costs allocations per
+	// connection even when debug is off
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug("connection closed", "listener", l.key, "remote_addr", client,
+			"upstream", ep.name, "sent", sent, "received", recv, "idle", idled,
+			"duration_s", d)
+	}
 }
 
 // sendPreamble writes the PROXY header, if configured, and the bytes the

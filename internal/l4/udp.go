@@ -110,16 +110,28 @@ func (l *udpListener) readLoop() {
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 
+		l.forward(buf[:n], from)
+	}
+}
+
+// forward sends one client datagram to the client's session.
+func (l *udpListener) forward(b []byte, from netip.AddrPort) {
+	for range 2 {
 		s := l.session(from)
 		if s == nil {
-			continue
+			return
 		}
 		s.hits.Add(1)
-		if _, err := s.up.Write(buf[:n]); err != nil {
-			l.upstreamError(s, err)
-			continue
+		_, err := s.up.Write(b)
+		if err == nil {
+			s.ep.m.sent.Add(float64(len(b)))
+			return
 		}
-		s.ep.m.sent.Add(float64(n))
+		if !errors.Is(err, net.ErrClosed) {
+			l.upstreamError(s, err)
+			return
+		}
+		// the sweeper closed the session under us: open a new one
 	}
 }
 

@@ -126,6 +126,9 @@ func (r *Resolver) host(ctx context.Context, name string, port uint16) (Result, 
 // srv asks for SRV records, keeps those of the lowest priority and takes
 // each target's addresses from the additional section, asking for them
 // when the server left them out.
+//
+// TODO: SRV weights are ignored; every record of the lowest priority gets
+// an equal share, whatever its weight.
 func (r *Resolver) srv(ctx context.Context, name string) (Result, error) {
 	m, err := r.exchange(ctx, name, dns.TypeSRV)
 	if err != nil {

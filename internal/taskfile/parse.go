@@ -84,7 +84,8 @@ func Networks(states ...*catalog.State) Lookup {
 // problem found, in position order, each a *ParseError: one *ParseError
 // for one problem, several joined with errors.Join (see ParseErrors).
 // Past 20 problems it stops with ErrTooManyErrors. Parse never panics,
-// whatever data holds.
+// whatever data holds, keeps nothing between calls and is safe for
+// concurrent use; so is ParseFile.
 func Parse(file string, data []byte) (*catalog.State, error) {
 	f, errs := parse(file, data)
 	if f != nil && !errs.full() {

@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -74,21 +73,22 @@ func (sh *shared) acquire(cfg *config) error {
 			err = w.Start()
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("tasks %q: %w", dir, err))
+			errs = append(errs, err)
 			continue
 		}
 		sh.watchers[dir] = &dirWatch{w: w, refs: 1}
 		started = append(started, dir)
 		log.Info("task directory watched", "dir", dir)
 	}
-	if cfg.cluster != nil {
-		if err := sh.startClusterLocked(cfg.cluster); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// with or without a cluster block: a lone node still serves the API
+	clusterErr := sh.startClusterLocked(cfg.cluster)
+	errs = append(errs, clusterErr)
 	if err := errors.Join(errs...); err != nil {
 		for _, dir := range started {
 			sh.dropWatcherLocked(dir)
+		}
+		if clusterErr == nil {
+			sh.releaseClusterLocked()
 		}
 		return err
 	}
@@ -111,9 +111,7 @@ func (sh *shared) release(cfg *config) {
 			sh.dropWatcherLocked(dir)
 		}
 	}
-	if cfg.cluster != nil {
-		sh.releaseClusterLocked()
-	}
+	sh.releaseClusterLocked()
 	sh.refs--
 }
 

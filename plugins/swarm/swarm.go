@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,11 +313,12 @@ var bufPool = sync.Pool{New: func() any {
 
 // writeRaw sends a packed reply. CoreDNS hands plugins a writer wrapped by
 // the plugins before them; where every wrapper is one that only records
-// (log, prometheus) and scrubs (the server's own), the bytes go out as they
-// are and the recorders are told the rcode. Any other wrapper (cache,
-// dnstap, loadbalance, rewrite) wants a dns.Msg, so it gets one.
+// (log, prometheus), tracks (the chain's own) or scrubs (the server's), the
+// bytes go out as they are and the recorders are told what went out. Any
+// other wrapper (cache, dnstap, loadbalance, rewrite) wants a dns.Msg, so
+// it gets one.
 func writeRaw(w dns.ResponseWriter, out []byte, rcode int) error {
-	if rawOK(w, rcode) {
+	if rawOK(w, out, rcode) {
 		_, err := w.Write(out)
 		return err
 	}
@@ -327,9 +329,23 @@ func writeRaw(w dns.ResponseWriter, out []byte, rcode int) error {
 	return w.WriteMsg(m)
 }
 
+// chainWriter is the type of the writer that CoreDNS's plugin chain wraps
+// around each plugin's writer to track which plugin answered. It is not
+// exported, so it is learnt from the chain itself.
+var chainWriter = func() reflect.Type {
+	var t reflect.Type
+	probe := plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, _ *dns.Msg) (int, error) {
+		t = reflect.TypeOf(w)
+		return 0, nil
+	})
+	plugin.NextOrFailure("swarm", probe, context.Background(), &request.ScrubWriter{}, nil)
+	return t
+}()
+
 // rawOK walks the writer chain: it reports whether raw bytes may be
-// written through it, and sets the rcode on the recorders it passes.
-func rawOK(w dns.ResponseWriter, rcode int) bool {
+// written through it, and tells the recorders it passes the rcode (and
+// log's recorder the header, which it prints).
+func rawOK(w dns.ResponseWriter, out []byte, rcode int) bool {
 	for {
 		switch x := w.(type) {
 		case *request.ScrubWriter:
@@ -339,11 +355,29 @@ func rawOK(w dns.ResponseWriter, rcode int) bool {
 			w = x.Recorder.ResponseWriter
 		case *dnstest.Recorder:
 			x.Rcode = rcode
+			x.Msg = headerOnly(out)
 			w = x.ResponseWriter
 		default:
-			return false
+			if reflect.TypeOf(w) != chainWriter {
+				return false
+			}
+			inner, ok := reflect.ValueOf(w).Elem().Field(0).Interface().(dns.ResponseWriter)
+			if !ok {
+				return false
+			}
+			w = inner
 		}
 	}
+}
+
+// headerOnly returns a message with the header of the packed reply out
+// and no records, for recorders that read the header.
+func headerOnly(out []byte) *dns.Msg {
+	var hdr [12]byte
+	copy(hdr[:4], out) // id and flags; the counts stay zero
+	m := new(dns.Msg)
+	m.Unpack(hdr[:]) // twelve bytes with no records always unpack
+	return m
 }
 
 // header flags of every reply: QR and AA.

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
@@ -383,5 +385,42 @@ func TestSlowPath(t *testing.T) {
 	}
 	if got := len(cw.msg.Extra); got != 2 {
 		t.Errorf("got %d additional records, want 2", got)
+	}
+}
+
+// TestRecordingChain runs a query through the writers that prometheus and
+// log put before the plugin, with the chain's own tracking writers between
+// them, and checks that the packed answer still goes out as it is and that
+// the recorders learn what they log and count.
+func TestRecordingChain(t *testing.T) {
+	h := newTestHandler(t, "", testState())
+	r := new(dns.Msg)
+	r.SetQuestion("nope.swarm.internal.", dns.TypeA)
+	cw := &captureWriter{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+
+	var logRec *dnstest.Recorder
+	var metRec *metrics.Recorder
+	logger := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		logRec = dnstest.NewRecorder(w)
+		return plugin.NextOrFailure("log", h, ctx, logRec, r)
+	})
+	prom := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		metRec = metrics.NewRecorder(w)
+		return plugin.NextOrFailure("prometheus", logger, ctx, metRec, r)
+	})
+	if _, err := prom.ServeDNS(context.Background(), request.NewScrubWriter(r, cw), r); err != nil {
+		t.Fatal(err)
+	}
+	if cw.raw == nil {
+		t.Fatal("got the answer through WriteMsg, want the packed bytes")
+	}
+	if metRec.Rcode != dns.RcodeNameError || logRec.Rcode != dns.RcodeNameError {
+		t.Errorf("got recorded rcodes %d and %d, want NXDOMAIN", metRec.Rcode, logRec.Rcode)
+	}
+	if logRec.Msg == nil || !logRec.Msg.Authoritative || logRec.Msg.Rcode != dns.RcodeNameError {
+		t.Errorf("got log's message %v, want the reply's header", logRec.Msg)
+	}
+	if metRec.Len != len(cw.raw) {
+		t.Errorf("got recorded size %d, want %d", metRec.Len, len(cw.raw))
 	}
 }
