@@ -87,7 +87,7 @@ qps() { # port queryfile
 latency() { # port queryfile -> "p50_us p99_us"
 	taskset -c 1 dnsperf -v -s 127.0.0.1 -p "$1" -d "$2" -l 5 -Q "$RATE" 2>/dev/null |
 		awk '/^>/ { print $NF * 1e6 }' | sort -n |
-		awk '{ v[NR] = $1 } END { printf "%.0f %.0f", v[int(NR * 0.50)], v[int(NR * 0.99)] }'
+		awk '{ v[NR] = $1 } END { printf "%.0f %.0f\n", v[int(NR * 0.50)], v[int(NR * 0.99)] }'
 }
 
 declare -A result

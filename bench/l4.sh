@@ -4,10 +4,12 @@
 #
 # Each proxy runs alone on CPU 0 (lb with GOMAXPROCS=1, HAProxy with
 # nbthread 1, NGINX with one worker); the load generators and backends run
-# on CPU 1. Every run is bounded by DUR seconds (default 10).
+# on CPU 1. Every run is bounded by DUR seconds (default 5); each metric
+# is measured ROUNDS times (default 3), the targets taking turns, and the
+# median is reported. A full run takes about 6 minutes.
 #
 #   bash bench/l4.sh            # from the repository root
-#   DUR=5 CONNS=5000 bash bench/l4.sh
+#   DUR=10 ROUNDS=5 CONNS=5000 bash bench/l4.sh
 #
 # Reports: iperf3 throughput (1 and 8 streams), new connections/s (wrk,
 # Connection: close), proxy CPU per keep-alive request, p99 latency (wrk,
@@ -16,7 +18,8 @@
 # lb/NGINX follow; for CPU, latency and RSS lower is better.
 set -euo pipefail
 
-DUR=${DUR:-10}
+DUR=${DUR:-5}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-9900}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -260,52 +263,79 @@ hold_rss() { # hold_rss PORT PID...: RSS with CONNS idle connections, MB
 	wait "$hp" 2>/dev/null || true
 }
 
-declare -A R
-measure() { # measure NAME IPERF_PORT HTTP_PORT UDP_PORT PID...
-	local name=$1 ip=$2 hp=$3 up=$4
-	local pids=("${@:5}")
-	echo "== $name" >&2
-	R[$name,tput1]=$(iperf_gbps "$ip" 1)
-	R[$name,tput8]=$(iperf_gbps "$ip" 8)
-	R[$name,cps]=$(wrk_run "$hp" 32 -H "Connection: close" | tee "$WORK/close-$name.log" | rps_of)
-	local before after out reqs
-	[ "${#pids[@]}" -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
-	out=$(wrk_run "$hp" 32)
-	echo "$out" >"$WORK/keepalive-$name.log"
-	R[$name,rps]=$(echo "$out" | rps_of)
-	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-	if [ "${#pids[@]}" -gt 0 ]; then
+# one_run METRIC TARGET: prints one measurement of METRIC for TARGET
+one_run() {
+	local m=$1 t=$2
+	local ip=${PORT_I[$t]} hp=${PORT_H[$t]} up=${PORT_U[$t]}
+	local pids=(${PIDS_OF[$t]})
+	case $m in
+	tput1) iperf_gbps "$ip" 1 ;;
+	tput8) iperf_gbps "$ip" 8 ;;
+	cps) wrk_run "$hp" 32 -H "Connection: close" | tee -a "$WORK/close-$t.log" | rps_of ;;
+	p99) wrk_run "$hp" 4 | tee -a "$WORK/latency-$t.log" | p99_ms ;;
+	udp) if [ -n "$up" ]; then dnsperf_qps "$up"; else echo -; fi ;;
+	cpu)
+		# keep-alive requests; CPU of the proxy per request
+		local before after out reqs
+		[ "${#pids[@]}" -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
+		out=$(wrk_run "$hp" 32)
+		echo "$out" >>"$WORK/keepalive-$t.log"
+		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+		if [ "${#pids[@]}" -eq 0 ]; then echo -; return; fi
 		after=$(cpu_ticks "${pids[@]}")
-		R[$name,cpu]=$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" \
-			'BEGIN {printf "%.2f", t / hz * 1e6 / r}')
-	else
-		R[$name,cpu]=-
-	fi
-	R[$name,p99]=$(wrk_run "$hp" 4 | tee "$WORK/latency-$name.log" | p99_ms)
-	if [ -n "$up" ]; then R[$name,udp]=$(dnsperf_qps "$up"); else R[$name,udp]=-; fi
-	if [ "${#pids[@]}" -gt 0 ]; then R[$name,rss]=$(hold_rss "$hp" "${pids[@]}"); else R[$name,rss]=-; fi
+		awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN {printf "%.2f", t / hz * 1e6 / r}'
+		;;
+	esac
+}
+median() { # median of the arguments, "-" when any is "-"
+	printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} /^-$/ {d=1}
+		END { if (d || NR == 0) print "-"; else if (NR % 2) print v[(NR+1)/2];
+			else printf "%.2f", (v[NR/2] + v[NR/2+1]) / 2 }'
 }
 
-measure direct "$IPERF" "$HTTP" "$DNS"
+TARGETS=(direct lb haproxy nginx)
+declare -A PORT_I PORT_H PORT_U PIDS_OF R
+PORT_I=([direct]=$IPERF [lb]=$LB_I [haproxy]=$HA_I [nginx]=$NG_I)
+PORT_H=([direct]=$HTTP [lb]=$LB_H [haproxy]=$HA_H [nginx]=$NG_H)
+PORT_U=([direct]=$DNS [lb]=$LB_U [haproxy]= [nginx]=$NG_U)
 
 start_bg lb env GOMAXPROCS=1 taskset -c 0 "$WORK/lb" -conf "$WORK/lb.conf" -log-level warn
-LBPID=$LASTPID
-wait_port "$LB_H"
-measure lb "$LB_I" "$LB_H" "$LB_U" "$LBPID"
-kill "$LBPID"
-
+PIDS_OF[lb]=$LASTPID
 start_bg haproxy taskset -c 0 haproxy -f "$WORK/haproxy.cfg"
-HAPID=$LASTPID
-wait_port "$HA_H"
-measure haproxy "$HA_I" "$HA_H" "" "$HAPID"
-kill "$HAPID"
-
+PIDS_OF[haproxy]=$LASTPID
 start_bg nginx taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf"
 NGPID=$LASTPID
+wait_port "$LB_H"
+wait_port "$HA_H"
 wait_port "$NG_H"
-NGW=$(pgrep -P "$NGPID" | head -1)
-measure nginx "$NG_I" "$NG_H" "$NG_U" "$NGPID" "$NGW"
-kill "$NGPID"
+PIDS_OF[nginx]="$NGPID $(pgrep -P "$NGPID" | tr '\n' ' ')"
+PIDS_OF[direct]=
+
+# rounds interleave the targets, so a burst of load from elsewhere on the
+# machine hits all of them alike; the median of the rounds is reported
+for m in tput1 tput8 cps cpu p99 udp; do
+	declare -A runs=()
+	for r in $(seq "$ROUNDS"); do
+		for t in "${TARGETS[@]}"; do
+			v=$(one_run "$m" "$t")
+			runs[$t]="${runs[$t]:-} $v"
+			echo "$m round $r $t: $v" >&2
+		done
+	done
+	for t in "${TARGETS[@]}"; do
+		R[$t,$m]=$(median ${runs[$t]})
+	done
+	unset runs
+done
+for t in "${TARGETS[@]}"; do
+	if [ -n "${PIDS_OF[$t]}" ]; then
+		R[$t,rss]=$(hold_rss "${PORT_H[$t]}" ${PIDS_OF[$t]})
+	else
+		R[$t,rss]=-
+	fi
+	echo "rss $t: ${R[$t,rss]}" >&2
+done
 
 # --- report -------------------------------------------------------------
 ratio() { # ratio A B
@@ -313,7 +343,8 @@ ratio() { # ratio A B
 		else printf "%.2f", a / b }'
 }
 echo
-echo "lb benchmark, $(date -u +%Y-%m-%dT%H:%MZ), DUR=${DUR}s, CONNS=$CONNS, $(nproc) CPUs"
+echo "lb benchmark, $(date -u +%Y-%m-%dT%H:%MZ), DUR=${DUR}s x $ROUNDS rounds (median)," \
+	"CONNS=$CONNS, $(nproc) CPUs, load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-32s %10s %10s %10s %10s %9s %9s\n" metric direct lb haproxy nginx lb/hap lb/ngx
 row() { # row LABEL KEY
 	printf "%-32s %10s %10s %10s %10s %9s %9s\n" "$1" "${R[direct,$2]}" "${R[lb,$2]}" \
@@ -323,7 +354,6 @@ row() { # row LABEL KEY
 row "iperf3 1 stream (Gbit/s)" tput1
 row "iperf3 8 streams (Gbit/s)" tput8
 row "new conns/s (wrk, close)" cps
-row "keep-alive req/s (wrk, 32)" rps
 row "proxy CPU/keep-alive req (us)" cpu
 row "p99 latency, 4 conns (ms)" p99
 row "UDP dnsperf (queries/s)" udp

@@ -96,7 +96,7 @@ func measure(t *testing.T, n int) {
 
 	fmt.Printf("| %d | %v | %v | %v | %v / %v | %v | %.1f | %.1f |\n", n,
 		pct(took, 50), pct(took, 99), took[len(took)-1], failed[1], failed[2],
-		SuspicionTimeout(mc, n)+2*time.Second, idle, churn)
+		(SuspicionTimeout(mc, n) + 2*time.Second).Round(time.Millisecond), idle, churn)
 }
 
 // change gives node i's service count tasks and returns how long until

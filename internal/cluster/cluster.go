@@ -384,8 +384,7 @@ func (c *Cluster) publish() {
 	for _, ch := range splitRecord(c.own) {
 		c.queueLocked(chunkBroadcast(encodeChunk(ch), ch))
 	}
-	c.log.Debug("own tasks published", "node", c.cfg.Name, "version", ver,
-		"bytes", len(payload))
+	c.log.Debug("own tasks published", "node", c.cfg.Name)
 }
 
 func samePointers(a, b map[string]*catalog.State) bool {
@@ -459,7 +458,7 @@ func (c *Cluster) joinLoop() {
 	for {
 		n, err := c.ml.Join(addrs)
 		if n > 0 {
-			c.log.Info("cluster joined", "node", c.cfg.Name, "contacted", n)
+			c.log.Info("cluster joined", "node", c.cfg.Name)
 			return
 		}
 		c.log.Warn("cluster join failed; serving own tasks meanwhile",
@@ -527,7 +526,7 @@ func (c *Cluster) maintain() {
 		}
 		if len(failed) > 0 {
 			if n, _ := c.ml.Join(failed); n > 0 {
-				c.log.Debug("failed nodes contacted", "contacted", n)
+				c.log.Debug("failed nodes contacted", "node", c.cfg.Name)
 			}
 		}
 	}
@@ -644,7 +643,7 @@ func (d *delegate) LocalState(join bool) []byte {
 			// TODO: push/pull state is capped at 16 MiB; beyond it some
 			// nodes' records travel only by broadcast until the cluster
 			// shrinks.
-			c.log.Warn("push/pull state truncated", "records", len(s.records))
+			c.log.Warn("push/pull state truncated", "node", c.cfg.Name)
 			break
 		}
 		s.records = append(s.records, r)

@@ -121,7 +121,7 @@ func (c *Cluster) takeKeyring(k *keyring) {
 	if err := errors.Join(errs...); err != nil {
 		c.log.Error("gossip keyring change incomplete", "err", err)
 	}
-	c.log.Info("gossip keyring changed", "node", c.cfg.Name, "keys", len(k.keys))
+	c.log.Info("gossip keyring changed", "node", c.cfg.Name)
 	if c.cfg.TokenFile == "" {
 		return
 	}

@@ -116,7 +116,7 @@ func (t *transport) pumpPackets() {
 			t.stats.Dropped.Add(1)
 			droppedTotal.WithLabelValues(reason).Inc()
 			t.logger.Debug("gossip packet dropped", "remote_addr", p.From.String(),
-				"reason", reason)
+				"err", reason)
 			continue
 		}
 		select {
