@@ -55,11 +55,7 @@ func (c *Catalog) Snapshot() *Snapshot { return c.snap.Load() }
 // part speaks for its node: its tasks run there); the caller must not
 // change s afterwards.
 func (c *Catalog) Put(node, source string, s *State) {
-	if s != nil {
-		for i := range s.Tasks {
-			s.Tasks[i].Node = node
-		}
-	}
+	claim(node, s)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -73,6 +69,16 @@ func (c *Catalog) Put(node, source string, s *State) {
 		c.parts[k] = s
 	}
 	c.publishLocked()
+}
+
+// claim sets the node of every task of s: a part speaks for its node.
+func claim(node string, s *State) {
+	if s == nil {
+		return
+	}
+	for i := range s.Tasks {
+		s.Tasks[i].Node = node
+	}
 }
 
 // Remove drops what source on node says.
@@ -100,8 +106,12 @@ func (c *Catalog) RemoveNode(node string) {
 // missing from parts are dropped, and empty states count as missing. The
 // change is published as one snapshot, so readers never see a mix of the
 // node's old and new parts. The catalog keeps the states: the caller must
-// not change them afterwards.
+// not change them afterwards; as Put does, the catalog sets the Node of
+// their tasks.
 func (c *Catalog) ReplaceNode(node string, parts map[string]*State) {
+	for _, s := range parts {
+		claim(node, s)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 

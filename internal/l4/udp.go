@@ -43,9 +43,20 @@ type session struct {
 	hits   atomic.Uint64 // datagrams either way, for the sweeper
 	closed atomic.Bool
 
+	// name is the client's socket address as the kernel gave it, for
+	// replies sent in batches (Linux)
+	name rawName
+
 	// touched by the sweeper only
 	seen uint64
 	idle time.Duration
+}
+
+// rawName is a socket address in the kernel's layout, big enough for
+// IPv6.
+type rawName struct {
+	b [28]byte
+	n uint32
 }
 
 // maxDatagram is the largest UDP payload over IPv4 and IPv6.
@@ -94,30 +105,11 @@ func (l *udpListener) activeCount() int64 {
 	return int64(len(l.sessions))
 }
 
-// readLoop forwards client datagrams to their sessions until the socket
-// closes.
-func (l *udpListener) readLoop() {
-	defer l.wg.Done()
-	buf := make([]byte, maxDatagram)
-	for {
-		n, from, err := l.pc.ReadFromUDPAddrPort(buf)
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil {
-			l.log.Debug("udp read failed", "listener", l.key, "err", err)
-			continue
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-
-		l.forward(buf[:n], from)
-	}
-}
-
-// forward sends one client datagram to the client's session.
-func (l *udpListener) forward(b []byte, from netip.AddrPort) {
+// forward sends one client datagram to the client's session. name is
+// the client's raw socket address, when the platform gives it.
+func (l *udpListener) forward(b []byte, from netip.AddrPort, name *rawName) {
 	for range 2 {
-		s := l.session(from)
+		s := l.session(from, name)
 		if s == nil {
 			return
 		}
@@ -138,7 +130,7 @@ func (l *udpListener) forward(b []byte, from netip.AddrPort) {
 // session returns the client's session, opening one when there is none
 // and the listener takes new ones. It returns nil when the datagram must
 // be dropped.
-func (l *udpListener) session(client netip.AddrPort) *session {
+func (l *udpListener) session(client netip.AddrPort, name *rawName) *session {
 	l.mu.Lock()
 	s := l.sessions[client]
 	n := len(l.sessions)
@@ -164,6 +156,9 @@ func (l *udpListener) session(client netip.AddrPort) *session {
 	}
 
 	s = &session{l: l, client: client, up: uc.(*net.UDPConn), ep: ep}
+	if name != nil {
+		s.name = *name
+	}
 	l.mu.Lock()
 	l.sessions[client] = s
 	l.mu.Unlock()
@@ -173,21 +168,6 @@ func (l *udpListener) session(client netip.AddrPort) *session {
 	go s.replies()
 	l.log.Debug("session opened", "listener", l.key, "remote_addr", client, "upstream", ep.name)
 	return s
-}
-
-// replies sends the upstream's datagrams back to the client until the
-// session closes.
-func (s *session) replies() {
-	defer s.l.wg.Done()
-	err := readDatagrams(s.up, func(b []byte) {
-		s.hits.Add(1)
-		if _, err := s.l.pc.WriteToUDPAddrPort(b, s.client); err == nil {
-			s.ep.m.recv.Add(float64(len(b)))
-		}
-	})
-	if !s.closed.Load() {
-		s.l.upstreamError(s, err)
-	}
 }
 
 // upstreamError ends a session whose upstream socket failed. A refusal

@@ -1,0 +1,7 @@
+package l4
+
+// System call numbers for batched datagram I/O on linux/arm64.
+const (
+	sysRecvmmsg = 243
+	sysSendmmsg = 269
+)
