@@ -102,7 +102,7 @@ type command struct {
 var commands = map[string]command{}
 
 func init() {
-	commands["help"] = command{usage: "help                          list the verbs", run: help}
+	commands["help"] = command{usage: "help: list the verbs", run: help}
 }
 
 func help([]string) int {

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	lb -conf lb.conf [-log-level debug|info|warn|error]
+//	lb -conf lb.conf [-log-level debug|info|warn|error] [-cpuprofile file]
 //
 // The config file uses the Corefile-like syntax described in
 // lb.conf.example. SIGHUP, or any change to the file, reloads it; a

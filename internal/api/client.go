@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,9 +77,9 @@ func decode(resp *http.Response, v any) error {
 	if resp.StatusCode != http.StatusOK {
 		var e apiError
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("dnsd: %s", e.Error)
+			return errors.New(e.Error)
 		}
-		return fmt.Errorf("dnsd: %s", resp.Status)
+		return fmt.Errorf("api answered %s", resp.Status)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decoding answer: %w", err)

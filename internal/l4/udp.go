@@ -19,6 +19,7 @@ import (
 type udpListener struct {
 	key string
 	pc  *net.UDPConn
+	rc  syscall.RawConn // pc's descriptor, for batched sends
 	log *slog.Logger
 	m   *listenerMetrics
 
@@ -39,6 +40,7 @@ type session struct {
 	l      *udpListener
 	client netip.AddrPort
 	up     *net.UDPConn
+	rc     syscall.RawConn // up's descriptor, for batched sends
 	ep     *endpoint
 	hits   atomic.Uint64 // datagrams either way, for the sweeper
 	closed atomic.Bool
@@ -68,9 +70,16 @@ func listenUDP(key, addr string, log *slog.Logger, m *listenerMetrics) (*udpList
 	if err != nil {
 		return nil, err
 	}
+	uc := pc.(*net.UDPConn)
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, err
+	}
 	l := &udpListener{
 		key:      key,
-		pc:       pc.(*net.UDPConn),
+		pc:       uc,
+		rc:       rc,
 		log:      log,
 		m:        m,
 		done:     make(chan struct{}),
@@ -155,7 +164,14 @@ func (l *udpListener) session(client netip.AddrPort, name *rawName) *session {
 		return nil
 	}
 
-	s = &session{l: l, client: client, up: uc.(*net.UDPConn), ep: ep}
+	up := uc.(*net.UDPConn)
+	rc, err := up.SyscallConn()
+	if err != nil {
+		up.Close()
+		ep.active.Add(-1)
+		return nil
+	}
+	s = &session{l: l, client: client, up: up, rc: rc, ep: ep}
 	if name != nil {
 		s.name = *name
 	}

@@ -13,11 +13,13 @@ import (
 	"unsafe"
 )
 
-// On Linux the UDP path moves datagrams in batches: recvmmsg on the
-// listening socket takes every queued client datagram in one call, and
-// each session takes its queued replies with recvmmsg and sends them to
-// the client with one sendmmsg. Under load this cuts the system calls per
-// datagram by the batch size; idle, it costs the same as single reads.
+// On Linux the UDP path moves datagrams in batches. recvmmsg on the
+// listening socket takes every queued client datagram in one call; the
+// datagrams of each session then go upstream in one sendmmsg on its
+// socket. Each session takes its queued replies with recvmmsg and sends
+// them to the client with one sendmmsg from the listening socket. Under
+// load this divides the system calls per datagram; idle, it costs the
+// same as single reads.
 
 // batchSize is how many datagrams one recvmmsg or sendmmsg moves.
 const batchSize = 16
@@ -28,13 +30,16 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// batch holds the buffers of one recvmmsg or sendmmsg call. The kernel
-// writes into it, so it stays reachable from the caller for the call.
+// batch holds the buffers of one recvmmsg call and the headers to send
+// them on. The kernel writes into it, so it stays reachable for the call.
 type batch struct {
 	msgs  [batchSize]mmsghdr
 	iovs  [batchSize]syscall.Iovec
 	names [batchSize]rawName
 	bufs  [batchSize][maxDatagram]byte
+
+	out    [batchSize]mmsghdr
+	outIov [batchSize]syscall.Iovec
 }
 
 // batchPool holds reply batches; a session takes one only while replies
@@ -47,8 +52,26 @@ func newBatch() *batch {
 		b.iovs[i].Base = &b.bufs[i][0]
 		b.msgs[i].hdr.Iov = &b.iovs[i]
 		b.msgs[i].hdr.Iovlen = 1
+		b.out[i].hdr.Iov = &b.outIov[i]
+		b.out[i].hdr.Iovlen = 1
 	}
 	return b
+}
+
+// mmsg runs recvmmsg or sendmmsg on fd without blocking.
+func mmsg(trap uintptr, fd int, msgs []mmsghdr) (int, error) {
+	for {
+		r, _, errno := syscall.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])),
+			uintptr(len(msgs)), syscall.MSG_DONTWAIT, 0, 0)
+		runtime.KeepAlive(msgs)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, errno
+	}
 }
 
 // recv reads up to batchSize datagrams from fd without blocking, with
@@ -63,18 +86,7 @@ func (b *batch) recv(fd int, names bool) (int, error) {
 			h.Name, h.Namelen = &b.names[i].b[0], uint32(len(b.names[i].b))
 		}
 	}
-	for {
-		r, _, errno := syscall.Syscall6(sysRecvmmsg, uintptr(fd),
-			uintptr(unsafe.Pointer(&b.msgs[0])), batchSize, syscall.MSG_DONTWAIT, 0, 0)
-		runtime.KeepAlive(b)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, errno
-	}
+	return mmsg(sysRecvmmsg, fd, b.msgs[:])
 }
 
 // payload returns datagram i of the last recv.
@@ -96,42 +108,52 @@ func (b *batch) from(i int) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// send writes datagrams off..n-1 of the last recv to the address to on
-// fd without blocking, and returns how many went out.
-func (b *batch) send(fd, off, n int, to *rawName) (int, error) {
-	for i := off; i < n; i++ {
-		h := &b.msgs[i].hdr
-		b.iovs[i].SetLen(int(b.msgs[i].n))
+// stage prepares out[k] to send datagram i of the last recv to to (nil
+// on a connected socket), and returns its size.
+func (b *batch) stage(k, i int, to *rawName) int {
+	n := int(b.msgs[i].n)
+	b.outIov[k].Base = &b.bufs[i][0]
+	b.outIov[k].SetLen(n)
+	h := &b.out[k].hdr
+	h.Name, h.Namelen = nil, 0
+	if to != nil {
 		h.Name, h.Namelen = &to.b[0], to.n
 	}
-	for {
-		r, _, errno := syscall.Syscall6(sysSendmmsg, uintptr(fd),
-			uintptr(unsafe.Pointer(&b.msgs[off])), uintptr(n-off), syscall.MSG_DONTWAIT, 0, 0)
-		runtime.KeepAlive(b)
-		runtime.KeepAlive(to)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
+	return n
+}
+
+// sendAll sends out[:n] on rc, waiting while the socket buffer is full.
+func (b *batch) sendAll(rc syscall.RawConn, n int) error {
+	off := 0
+	var sendErr error
+	err := rc.Write(func(fd uintptr) bool {
+		for off < n {
+			r, err := mmsg(sysSendmmsg, int(fd), b.out[off:n])
+			if err == syscall.EAGAIN {
+				return false
+			}
+			if err != nil {
+				sendErr = err
+				return true
+			}
+			off += r
 		}
-		return 0, errno
+		return true
+	})
+	if sendErr != nil {
+		return sendErr
 	}
+	return err
 }
 
 // readLoop forwards client datagrams to their sessions until the socket
 // closes.
 func (l *udpListener) readLoop() {
 	defer l.wg.Done()
-	rc, err := l.pc.SyscallConn()
-	if err != nil {
-		l.log.Error("udp listener unusable", "listener", l.key, "err", err)
-		return
-	}
 	b := newBatch()
 	for {
 		var recvErr error
-		err := rc.Read(func(fd uintptr) bool {
+		err := l.rc.Read(func(fd uintptr) bool {
 			for {
 				n, err := b.recv(int(fd), true)
 				if err == syscall.EAGAIN {
@@ -141,11 +163,7 @@ func (l *udpListener) readLoop() {
 					recvErr = err
 					return true
 				}
-				for i := range n {
-					if from, ok := b.from(i); ok {
-						l.forward(b.payload(i), from, &b.names[i])
-					}
-				}
+				l.forwardBatch(b, n)
 			}
 		})
 		if err != nil {
@@ -155,6 +173,55 @@ func (l *udpListener) readLoop() {
 			return
 		}
 		l.log.Debug("udp read failed", "listener", l.key, "err", recvErr)
+	}
+}
+
+// forwardBatch sends the n datagrams of the last recv upstream, one
+// sendmmsg per session, keeping each session's datagrams in order.
+func (l *udpListener) forwardBatch(b *batch, n int) {
+	var sess [batchSize]*session
+	for i := range n {
+		if from, ok := b.from(i); ok {
+			sess[i] = l.session(from, &b.names[i])
+		}
+	}
+	var idx [batchSize]int
+	for i := range n {
+		s := sess[i]
+		if s == nil {
+			continue
+		}
+		k, size := 0, 0
+		for j := i; j < n; j++ {
+			if sess[j] == s {
+				size += b.stage(k, j, nil)
+				idx[k] = j
+				sess[j] = nil
+				k++
+			}
+		}
+		l.sendUpstream(s, b, idx[:k], size)
+	}
+}
+
+// sendUpstream sends the staged datagrams idx of b on the session's
+// socket.
+func (l *udpListener) sendUpstream(s *session, b *batch, idx []int, size int) {
+	s.hits.Add(uint64(len(idx)))
+	err := b.sendAll(s.rc, len(idx))
+	switch {
+	case err == nil:
+		s.ep.m.sent.Add(float64(size))
+	case errors.Is(err, net.ErrClosed):
+		// the sweeper closed the session under us: the datagrams go one
+		// by one, through a new session
+		for _, j := range idx {
+			if from, ok := b.from(j); ok {
+				l.forward(b.payload(j), from, &b.names[j])
+			}
+		}
+	default:
+		l.upstreamError(s, err)
 	}
 }
 
@@ -171,12 +238,8 @@ func (s *session) replies() {
 // relayReplies moves the upstream's queued datagrams to the client a
 // batch at a time, and returns the error that ended the session.
 func (s *session) relayReplies() error {
-	rc, err := s.up.SyscallConn()
-	if err != nil {
-		return err
-	}
 	var recvErr error
-	err = rc.Read(func(fd uintptr) bool {
+	err := s.rc.Read(func(fd uintptr) bool {
 		b := batchPool.Get().(*batch)
 		defer batchPool.Put(b)
 		for {
@@ -191,44 +254,15 @@ func (s *session) relayReplies() error {
 			s.hits.Add(uint64(n))
 			size := 0
 			for i := range n {
-				size += int(b.msgs[i].n)
+				size += b.stage(i, i, &s.name)
 			}
-			if s.l.sendBatch(b, n, &s.name) == nil {
+			if b.sendAll(s.l.rc, n) == nil {
 				s.ep.m.recv.Add(float64(size))
 			}
 		}
 	})
 	if recvErr != nil {
 		return recvErr
-	}
-	return err
-}
-
-// sendBatch sends the first n datagrams of b to the client at to from
-// the listening socket, waiting while the socket buffer is full.
-func (l *udpListener) sendBatch(b *batch, n int, to *rawName) error {
-	rc, err := l.pc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	off := 0
-	var sendErr error
-	err = rc.Write(func(fd uintptr) bool {
-		for off < n {
-			r, err := b.send(int(fd), off, n, to)
-			if err == syscall.EAGAIN {
-				return false
-			}
-			if err != nil {
-				sendErr = err
-				return true
-			}
-			off += r
-		}
-		return true
-	})
-	if sendErr != nil {
-		return sendErr
 	}
 	return err
 }

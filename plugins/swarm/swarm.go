@@ -129,11 +129,11 @@ func (s *Swarm) resolve(t *table, qname []byte, qtype uint16, remote net.Addr) r
 	}
 
 	n := t.names[string(rel)]
+	if n == emptyNonTerminal {
+		res.soa = true
+		return res
+	}
 	if n == nil {
-		if _, ent := t.ents[string(rel)]; ent {
-			res.soa = true
-			return res
-		}
 		if s.fall.Through(string(qname)) {
 			return result{pass: true}
 		}
@@ -378,4 +378,3 @@ func headerOnly(out []byte) *dns.Msg {
 	m.Unpack(hdr[:]) // twelve bytes with no records always unpack
 	return m
 }
-

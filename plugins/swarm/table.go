@@ -19,11 +19,9 @@ import (
 // the rotation counters in its record sets.
 type table struct {
 	// names maps a name relative to the zone, lower case ("web",
-	// "tasks.web", "_http._tcp.web", "web.1.3f2a9c0d1e4b"), to its answers.
+	// "tasks.web", "_http._tcp.web", "web.1.3f2a9c0d1e4b"), to its answers;
+	// empty non-terminals map to emptyNonTerminal.
 	names map[string]*name
-	// ents holds the empty non-terminals: names with nothing of their own
-	// but with names below them ("1.3f2a9c0d1e4b", "_tcp.web", "nodes").
-	ents map[string]struct{}
 	// ptr maps a task address to the wire labels of its task's name,
 	// relative to ptrZone.
 	ptr map[netip.Addr][]byte
@@ -190,7 +188,6 @@ func buildTable(snap *catalog.Snapshot, opts tableOptions) *table {
 	}
 	t := &table{
 		names:   make(map[string]*name),
-		ents:    make(map[string]struct{}),
 		ptr:     make(map[netip.Addr][]byte),
 		ptrZone: packName(opts.ptrZone),
 		serial:  uint32(snap.Version),
@@ -222,16 +219,26 @@ func buildTable(snap *catalog.Snapshot, opts tableOptions) *table {
 		}
 		t.names[key] = b.pack(b.names[key])
 	}
+	// the empty non-terminals share the names map, so that a miss costs
+	// one lookup
+	var ents []string
 	for key := range t.names {
 		for rest := parentName(key); rest != ""; rest = parentName(rest) {
-			if _, ok := t.names[rest]; ok {
-				continue
+			if _, ok := t.names[rest]; !ok {
+				ents = append(ents, rest)
 			}
-			t.ents[rest] = struct{}{}
 		}
+	}
+	for _, key := range ents {
+		t.names[key] = emptyNonTerminal
 	}
 	return t
 }
+
+// emptyNonTerminal stands for every name that has nothing of its own but
+// has names below it ("1.3f2a9c0d1e4b", "_tcp.web", "nodes"): it exists,
+// so it answers NODATA rather than NXDOMAIN.
+var emptyNonTerminal = &name{onNet: -1}
 
 // parentName strips the first label: "a.b.c" gives "b.c", "c" gives "".
 func parentName(s string) string {
