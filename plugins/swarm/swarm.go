@@ -117,14 +117,7 @@ func (s *Swarm) resolve(t *table, qname []byte, qtype uint16, remote net.Addr) r
 	res := result{zoneName: z.name, zoneWire: z.wire}
 	rel := relative(qname, z)
 	if len(rel) == 0 {
-		switch qtype {
-		case dns.TypeSOA:
-			res.apexSOA = true
-		case dns.TypeNS:
-			res.apexNS = true
-		default:
-			res.soa = true
-		}
+		res.apex(qtype)
 		return res
 	}
 
@@ -187,14 +180,7 @@ func (s *Swarm) resolveReverse(t *table, qname []byte, qtype uint16) result {
 	}
 	res := result{zoneName: rz.name, zoneWire: len(rz.name) + 1}
 	if len(qname) == len(rz.name) {
-		switch qtype {
-		case dns.TypeSOA:
-			res.apexSOA = true
-		case dns.TypeNS:
-			res.apexNS = true
-		default:
-			res.soa = true
-		}
+		res.apex(qtype)
 		return res
 	}
 	target, known := t.ptr[ip]
@@ -210,6 +196,19 @@ func (s *Swarm) resolveReverse(t *table, qname []byte, qtype uint16) result {
 		res.soa = true
 	}
 	return res
+}
+
+// apex answers a query for the zone's own name: its SOA or NS, else
+// NODATA.
+func (res *result) apex(qtype uint16) {
+	switch qtype {
+	case dns.TypeSOA:
+		res.apexSOA = true
+	case dns.TypeNS:
+		res.apexNS = true
+	default:
+		res.soa = true
+	}
 }
 
 // pick chooses the records of v that answer qtype.
