@@ -131,10 +131,11 @@ func TestResolvers(t *testing.T) {
 		"      - {slot: 3, addresses: {frontend: 10.0.1.202}}\n")
 	answers(t, s, "api.swarm.internal", []string{"10.0.1.200", "10.0.1.201", "10.0.1.202"})
 
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, s.Addr)
-	}}
+	}
+	r := &net.Resolver{PreferGo: true, Dial: dial}
 	ctx := context.Background()
 
 	t.Run("net.Resolver rotation", func(t *testing.T) {

@@ -31,7 +31,8 @@ func testState() *catalog.State {
 		Services: []catalog.Service{
 			{Name: "web", Ports: []catalog.Port{{Name: "http", Port: 80, Protocol: "tcp"}}},
 			{Name: "api", Ports: []catalog.Port{{Name: "grpc", Port: 9090, Protocol: "tcp"}}},
-			{Name: "db", Mode: catalog.ModeVIP, VIPs: []catalog.Addr{{Network: "backend", IP: a("10.0.2.2")}}},
+			{Name: "db", Mode: catalog.ModeVIP,
+				VIPs: []catalog.Addr{{Network: "backend", IP: a("10.0.2.2")}}},
 		},
 		Tasks: []catalog.Task{
 			{ID: "aaaa00000001", Service: "web", Slot: 1,
@@ -75,7 +76,9 @@ type captureWriter struct {
 	raw    []byte
 }
 
-func (w *captureWriter) LocalAddr() net.Addr       { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+var serverAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+
+func (w *captureWriter) LocalAddr() net.Addr       { return serverAddr }
 func (w *captureWriter) RemoteAddr() net.Addr      { return w.remote }
 func (w *captureWriter) Close() error              { return nil }
 func (w *captureWriter) TsigStatus() error         { return nil }
@@ -195,8 +198,8 @@ func TestAnswers(t *testing.T) {
 			rcode: dns.RcodeNameError, ns: 1},
 		{name: "NODATA with SOA", q: query{name: "web.swarm.internal.", qtype: dns.TypeAAAA},
 			ns: 1},
-		{name: "NODATA at empty non-terminal", q: query{name: "_tcp.web.swarm.internal.", qtype: dns.TypeA},
-			ns: 1},
+		{name: "NODATA at empty non-terminal",
+			q: query{name: "_tcp.web.swarm.internal.", qtype: dns.TypeA}, ns: 1},
 		{name: "apex SOA", q: query{name: "swarm.internal.", qtype: dns.TypeSOA},
 			answer: []string{"ns.dns.swarm.internal. hostmaster.swarm.internal. 1 7200 1800 86400 5"}},
 		{name: "apex NS", q: query{name: "swarm.internal.", qtype: dns.TypeNS},
@@ -400,15 +403,16 @@ func TestRecordingChain(t *testing.T) {
 
 	var logRec *dnstest.Recorder
 	var metRec *metrics.Recorder
-	logger := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	type handler = func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
+	var logger handler = func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		logRec = dnstest.NewRecorder(w)
 		return plugin.NextOrFailure("log", h, ctx, logRec, r)
-	})
-	prom := plugin.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	}
+	var prom handler = func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		metRec = metrics.NewRecorder(w)
-		return plugin.NextOrFailure("prometheus", logger, ctx, metRec, r)
-	})
-	if _, err := prom.ServeDNS(context.Background(), request.NewScrubWriter(r, cw), r); err != nil {
+		return plugin.NextOrFailure("prometheus", plugin.HandlerFunc(logger), ctx, metRec, r)
+	}
+	if _, err := prom(context.Background(), request.NewScrubWriter(r, cw), r); err != nil {
 		t.Fatal(err)
 	}
 	if cw.raw == nil {
