@@ -104,6 +104,24 @@ func BenchmarkBuildTable(b *testing.B) {
 	snap := cat.Snapshot()
 	b.ReportAllocs()
 	for b.Loop() {
-		buildTable(snap, tableOptions{ttl: 5, ptrZone: defaultZone})
+		buildTable(snap, tableOptions{ttl: 5, ptrZone: defaultZone}, nil)
+	}
+}
+
+// BenchmarkRebuildOneService packs the table again after one service of
+// 100,000 tasks' worth changed, as a gossip update or a task file edit
+// does.
+func BenchmarkRebuildOneService(b *testing.B) {
+	st := manyServices(100000)
+	cat := catalog.New("n1")
+	cat.Put("n1", "bench", st)
+	opts := tableOptions{ttl: 5, ptrZone: defaultZone}
+	prev := buildTable(cat.Snapshot(), opts, nil)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		cat.Put("n2", "bench", &catalog.State{Tasks: []catalog.Task{{ID: "x", Service: "svc7",
+			Slot: 99, Addrs: []catalog.Addr{{Network: "overlay",
+				IP: netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})}}}}})
+		prev = buildTable(cat.Snapshot(), opts, prev)
 	}
 }

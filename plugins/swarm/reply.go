@@ -2,8 +2,11 @@ package swarm
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/internal/catalog"
 )
 
 // header flags of every reply: QR and AA.
@@ -185,12 +188,25 @@ func (p *packer) rrHeader(b []byte, owner uint16, typ uint16, rdlen int) []byte 
 	return binary.BigEndian.AppendUint16(b, uint16(rdlen))
 }
 
-// ptr appends a PTR record whose target is labels followed by zone.
-func (p *packer) ptr(labels, zone []byte) {
-	p.out = p.rrHeader(p.out, 0xC000|12, dns.TypePTR, len(labels)+len(zone))
-	p.out = append(p.out, labels...)
+// ptr appends a PTR record whose target is the task's own name,
+// service.slot.id, in zone.
+func (p *packer) ptr(task *catalog.Task, zone []byte) {
+	var digits [20]byte
+	slot := strconv.AppendInt(digits[:0], int64(task.Slot), 10)
+	rdlen := 1 + len(task.Service) + 1 + len(slot) + 1 + len(task.ID) + len(zone)
+	p.out = p.rrHeader(p.out, 0xC000|12, dns.TypePTR, rdlen)
+	p.out = appendLabel(p.out, task.Service)
+	p.out = appendLabel(p.out, string(slot))
+	p.out = appendLabel(p.out, task.ID)
 	p.out = append(p.out, zone...)
 	p.an++
+}
+
+// appendLabel appends one label, lower-cased; names in the catalog are
+// DNS labels.
+func appendLabel(b []byte, label string) []byte {
+	b = append(b, byte(len(label)))
+	return appendLower(b, label)
 }
 
 // soa appends the zone's SOA record, its names compressed to the zone in

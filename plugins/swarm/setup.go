@@ -226,7 +226,7 @@ func (s *Swarm) follow(cat *catalog.Catalog, stop <-chan struct{}) {
 
 func (s *Swarm) rebuild(snap *catalog.Snapshot) {
 	start := time.Now()
-	t := buildTable(snap, s.opts)
+	t := buildTable(snap, s.opts, s.table.Load())
 	s.table.Store(t)
 	tableBuildSeconds.Observe(time.Since(start).Seconds())
 	recordCatalog(t)

@@ -15,6 +15,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+
+	"github.com/swarmdns/swarmdns/internal/catalog"
 )
 
 // Swarm is the swarm plugin's handler: it answers service, task and
@@ -92,9 +94,10 @@ type result struct {
 
 	set *rrset  // answer records (A, AAAA or PTR)
 	srv *srvset // answer SRV records
-	// ptr and ptrZone are the answer's PTR target: a task's name and the
-	// zone it is written in.
-	ptr, ptrZone []byte
+	// ptr and ptrZone are the answer's PTR target: the task whose own
+	// name it is, and the zone that name is written in.
+	ptr     *catalog.Task
+	ptrZone []byte
 	// apex answers at a zone's apex
 	apexSOA, apexNS bool
 	// soa puts the zone's SOA in the authority section (negative answers)
@@ -183,15 +186,15 @@ func (s *Swarm) resolveReverse(t *table, qname []byte, qtype uint16) result {
 		res.apex(qtype)
 		return res
 	}
-	target, known := t.ptr[ip]
+	task := t.ptr[ip]
 	switch {
-	case !ok || !known:
+	case !ok || task == nil:
 		if s.fall.Through(string(qname)) {
 			return result{pass: true}
 		}
 		res.rcode, res.soa = dns.RcodeNameError, true
 	case qtype == dns.TypePTR || qtype == dns.TypeANY:
-		res.ptr, res.ptrZone = target, t.ptrZone
+		res.ptr, res.ptrZone = task, t.ptrZone
 	default:
 		res.soa = true
 	}

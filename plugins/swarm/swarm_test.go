@@ -428,3 +428,44 @@ func TestRecordingChain(t *testing.T) {
 		t.Errorf("got recorded size %d, want %d", metRec.Len, len(cw.raw))
 	}
 }
+
+// TestRebuildReuses changes one service and checks that the others keep
+// their packed answers (and so their rotation), while the changed one is
+// packed again, with the same answers a table built from nothing gives.
+func TestRebuildReuses(t *testing.T) {
+	cat := catalog.New("n1")
+	cat.Put("n1", "test", testState())
+	opts := tableOptions{ttl: 5, ptrZone: defaultZone}
+	first := buildTable(cat.Snapshot(), opts, nil)
+
+	cat.Put("n2", "more", &catalog.State{Tasks: []catalog.Task{{ID: "dddd00000001",
+		Service: "web", Slot: 9, Addrs: []catalog.Addr{{Network: "frontend",
+			IP: netip.MustParseAddr("10.0.1.99")}}}}})
+	second := buildTable(cat.Snapshot(), opts, first)
+	fresh := buildTable(cat.Snapshot(), opts, nil)
+
+	if first.names["api"] != second.names["api"] {
+		t.Error("got api packed again, want its answers kept: it did not change")
+	}
+	if first.names["web"] == second.names["web"] {
+		t.Error("got web's old answers, want them packed again: it gained a task")
+	}
+	if len(second.names) != len(fresh.names) || len(second.ptr) != len(fresh.ptr) {
+		t.Errorf("got %d names and %d PTRs, want %d and %d as a fresh build has",
+			len(second.names), len(second.ptr), len(fresh.names), len(fresh.ptr))
+	}
+	for key, n := range fresh.names {
+		m := second.names[key]
+		if m == nil || !slices.Equal(setBytes(m.all.a), setBytes(n.all.a)) ||
+			!slices.Equal(setBytes(m.all.aaaa), setBytes(n.all.aaaa)) {
+			t.Errorf("name %q: got %v, want %v", key, m, n)
+		}
+	}
+}
+
+func setBytes(s *rrset) []byte {
+	if s == nil {
+		return nil
+	}
+	return s.data
+}
