@@ -6,7 +6,7 @@
 # nbthread 1, NGINX with one worker); the load generators and backends run
 # on CPU 1. Every run is bounded by DUR seconds (default 5); each metric
 # is measured ROUNDS times (default 3), the targets taking turns, and the
-# median is reported. A full run takes about 6 minutes.
+# median is reported. A full run takes about 7 minutes.
 #
 #   bash bench/l4.sh            # from the repository root
 #   DUR=10 ROUNDS=5 CONNS=5000 bash bench/l4.sh
@@ -232,7 +232,9 @@ rss_kb() { # rss_kb PID...: VmRSS summed, kB
 }
 iperf_gbps() { # iperf_gbps PORT STREAMS
 	taskset -c 1 timeout $((DUR + 15)) iperf3 -c 127.0.0.1 -p "$1" -P "$2" -t "$DUR" -J |
-		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+		python3 -c 'import json, sys
+end = json.load(sys.stdin)["end"]
+print("%.2f" % (end["sum_received"]["bits_per_second"] / 1e9))'
 }
 wrk_run() { # wrk_run PORT CONNS EXTRA...: prints wrk's output
 	taskset -c 1 timeout $((DUR + 15)) wrk -t1 -c"$2" -d"${DUR}s" --latency "${@:3}" \

@@ -27,16 +27,24 @@ func newRoute(pub *Publish, p *pool) *route {
 		pool:   p,
 		picker: newPicker(pub.Policy),
 		dialer: net.Dialer{
-			Timeout:         pub.ConnectTimeout,
-			KeepAliveConfig: keepAlive,
+			Timeout:   pub.ConnectTimeout,
+			KeepAlive: keepAliveFor(pub),
 		},
 	}
 }
 
-// keepAlive turns TCP keepalive on with the system's timing. Go's own
-// defaults cost three more setsockopt calls per connection; idle
-// connections are ended by idle_timeout long before keepalive matters.
-var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+// keepAliveFor says whether connections of pub get TCP keepalive: a
+// negative value turns it off, zero turns it on with Go's timing. With
+// an idle timeout, dead idle peers are found by that timeout, and data
+// in flight to a dead peer by the kernel's retransmission timeout, so
+// keepalive would only cost two system calls per connection. Without
+// one, keepalive is what ends connections to peers that vanished.
+func keepAliveFor(pub *Publish) time.Duration {
+	if pub.IdleTimeout > 0 {
+		return -1
+	}
+	return 0
+}
 
 // maxTries caps Publish.Tries so tried fits on the stack.
 const maxTries = 8

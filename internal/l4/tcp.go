@@ -32,7 +32,8 @@ type tcpListener struct {
 
 // listenTCP binds addr; start begins accepting.
 func listenTCP(key, addr string, log *slog.Logger, m *listenerMetrics) (*tcpListener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	// keepalive is set per connection, as the route says
+	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -113,6 +114,9 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 	l.m.active.Inc()
 	defer l.m.active.Dec()
 
+	if keepAliveFor(r.pub) >= 0 {
+		_ = c.SetKeepAlive(true)
+	}
 	start := time.Now()
 	client, local := remoteOf(c), localOf(c)
 	var early []byte

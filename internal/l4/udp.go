@@ -61,7 +61,7 @@ type rawName struct {
 	n uint32
 }
 
-// maxDatagram is the largest UDP payload over IPv4 and IPv6.
+// maxDatagram is a receive buffer that holds any UDP payload.
 const maxDatagram = 65535
 
 // listenUDP binds addr; start begins reading.
