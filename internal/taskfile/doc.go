@@ -17,5 +17,5 @@
 //
 // The package does not answer DNS and does not talk to other nodes; the
 // swarm plugin serves the catalog and the cluster package gossips it.
-// The format itself is described in docs/taskfile.md.
+// The format itself is described in the README's section on task files.
 package taskfile
