@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,12 +35,12 @@ func TestDockerImage(t *testing.T) {
 	ctx := t.TempDir()
 	copyFile(t, filepath.Join(root, "Dockerfile"), filepath.Join(ctx, "Dockerfile"))
 	for _, bin := range []string{"dnsd", "lb"} {
-		run(t, root, []string{"CGO_ENABLED=0"}, "go", "build", "-o",
+		dnsdtest.Run(t, root, []string{"CGO_ENABLED=0"}, "go", "build", "-o",
 			filepath.Join(ctx, "build", bin), "./"+bin)
 	}
-	run(t, ctx, nil, "docker", "build", "-q", "-t", name, ".")
+	dnsdtest.Run(t, ctx, nil, "docker", "build", "-q", "-t", name, ".")
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", name).Run() })
-	run(t, ctx, nil, "docker", "network", "create", name)
+	dnsdtest.Run(t, ctx, nil, "docker", "network", "create", name)
 	t.Cleanup(func() { exec.Command("docker", "network", "rm", name).Run() })
 
 	conf := t.TempDir()
@@ -49,7 +48,7 @@ func TestDockerImage(t *testing.T) {
 	writeFile(t, filepath.Join(conf, "Corefile"),
 		".:53 {\n  swarm {\n    tasks /etc/dnsd/tasks.d\n  }\n  errors\n}\n")
 	writeFile(t, filepath.Join(conf, "tasks.d", "web.yaml"), networks+webFile(1, 2))
-	run(t, ctx, nil, "docker", "run", "-d", "--name", name, "--network", name,
+	dnsdtest.Run(t, ctx, nil, "docker", "run", "-d", "--name", name, "--network", name,
 		"-v", conf+":/etc/dnsd:ro", name)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -59,7 +58,7 @@ func TestDockerImage(t *testing.T) {
 		exec.Command("docker", "rm", "-f", name).Run()
 	})
 
-	ip := run(t, ctx, nil, "docker", "inspect", "-f",
+	ip := dnsdtest.Run(t, ctx, nil, "docker", "inspect", "-f",
 		"{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
 	addr := net.JoinHostPort(ip, "53")
 	dnsdtest.Eventually(t, 30*time.Second, func() string {
@@ -73,18 +72,6 @@ func TestDockerImage(t *testing.T) {
 		}
 		return ""
 	})
-}
-
-func run(t *testing.T, dir string, env []string, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -197,6 +197,20 @@ func (s *Server) RemoveTask(t testing.TB, name string) {
 	}
 }
 
+// Run runs a command in dir with env added to the environment, fails the
+// test if it fails, and returns its output, trimmed.
+func Run(t testing.TB, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // FreeAddr returns host:port with a port that is free for both UDP and
 // TCP on host at the time of the call.
 func FreeAddr(t testing.TB, host string) string {

@@ -29,7 +29,7 @@ func TestBuildIntoCoreDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := goOutput(t, root, "list", "-m", "-f", "{{.Dir}}", "github.com/coredns/coredns")
+	src := goRun(t, root, "list", "-m", "-f", "{{.Dir}}", "github.com/coredns/coredns")
 	work := filepath.Join(t.TempDir(), "coredns")
 	if err := os.CopyFS(work, os.DirFS(src)); err != nil {
 		t.Fatalf("copying CoreDNS source: %v", err)
@@ -49,14 +49,14 @@ func TestBuildIntoCoreDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	goOutput(t, work, "mod", "edit", "-require=github.com/swarmdns/swarmdns@v0.0.0",
+	goRun(t, work, "mod", "edit", "-require=github.com/swarmdns/swarmdns@v0.0.0",
 		"-replace=github.com/swarmdns/swarmdns="+root)
-	goOutput(t, work, "generate", "coredns.go")
+	goRun(t, work, "generate", "coredns.go")
 	bin := filepath.Join(work, "coredns")
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	goOutput(t, work, "build", "-mod=mod", "-o", bin, ".")
+	goRun(t, work, "build", "-mod=mod", "-o", bin, ".")
 
 	plugins, err := exec.Command(bin, "-plugins").CombinedOutput()
 	if err != nil {
@@ -97,14 +97,9 @@ func TestBuildIntoCoreDNS(t *testing.T) {
 	})
 }
 
-func goOutput(t *testing.T, dir string, args ...string) string {
+// goRun runs the go command as a user building CoreDNS would, letting it
+// update go.mod.
+func goRun(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return dnsdtest.Run(t, dir, []string{"GOFLAGS=-mod=mod"}, "go", args...)
 }
