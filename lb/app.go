@@ -28,6 +28,10 @@ type app struct {
 	metrics     *http.Server
 	metricsAddr net.Addr
 	draining    atomic.Bool
+	// changes signals edits of the config file; nil when it is not
+	// watched. stopWatch ends the watch.
+	changes   <-chan struct{}
+	stopWatch func()
 	// reloaded gets the result of each reload; tests read it.
 	reloaded chan error
 }
@@ -66,18 +70,20 @@ func start(path string, log *slog.Logger) (*app, error) {
 		a.srv.Shutdown(context.Background())
 		return nil, err
 	}
+	// watched before start returns, so that no edit after it is missed
+	a.changes, a.stopWatch, err = watchFile(path, log)
+	if err != nil {
+		log.Warn("config file not watched, reload with SIGHUP", "err", err)
+	}
 	m.Reload("ok")
 	log.Info("lb started", "listeners", len(cfg.Publish), "config", path)
 	return a, nil
 }
 
 // loop reloads on hup and file changes until ctx ends, then shuts down.
+// It must run once for every app that start returned: it ends the watch.
 func (a *app) loop(ctx context.Context, hup <-chan os.Signal) error {
-	changes, stopWatch, err := watchFile(a.path, a.log)
-	if err != nil {
-		a.log.Warn("config file not watched, reload with SIGHUP", "err", err)
-	}
-	defer stopWatch()
+	defer a.stopWatch()
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,7 +92,7 @@ func (a *app) loop(ctx context.Context, hup <-chan os.Signal) error {
 		case <-hup:
 			a.log.Info("reload requested", "reason", "SIGHUP")
 			a.reload()
-		case <-changes:
+		case <-a.changes:
 			a.log.Info("reload requested", "reason", "config file changed")
 			a.reload()
 		}
