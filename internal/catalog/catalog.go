@@ -255,7 +255,7 @@ func build(self string, version uint64, parts []part) *Snapshot {
 	}
 	nodeTasks := make(map[string]int)
 	for _, p := range parts {
-		nodeTasks[p.node] += 0
+		nodeTasks[p.node] += 0 // a node with no tasks is still a node
 		for i := range p.state.Networks {
 			s.mergeNetwork(&p.state.Networks[i])
 		}

@@ -2,10 +2,7 @@ package swarm
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/coredns/caddy"
 
 	"github.com/swarmdns/swarmdns/internal/cluster"
 )
@@ -57,15 +54,9 @@ func TestParseCluster(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parse(caddy.NewTestController("dns", tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
-				}
+			cfg := parseCase(t, tc.input, tc.wantErr)
+			if cfg == nil {
 				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want none", err)
 			}
 			if !tc.check(cfg.cluster) {
 				t.Errorf("got %+v, not what the input says", cfg.cluster)

@@ -17,6 +17,23 @@ func parseTest(t testing.TB, input string) *config {
 	return cfg
 }
 
+// parseCase parses a Corefile swarm block and checks its error against
+// wantErr, a substring ("" for none). It returns nil when an error was
+// wanted and came.
+func parseCase(t *testing.T, input, wantErr string) *config {
+	t.Helper()
+	cfg, err := parse(caddy.NewTestController("dns", input))
+	switch {
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Fatalf("got error %v, want one containing %q", err, wantErr)
+	case wantErr != "":
+		return nil
+	case err != nil:
+		t.Fatalf("got error %v, want none", err)
+	}
+	return cfg
+}
+
 func TestParse(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
@@ -48,15 +65,9 @@ func TestParse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parse(caddy.NewTestController("dns", tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
-				}
+			cfg := parseCase(t, tc.input, tc.wantErr)
+			if cfg == nil {
 				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want none", err)
 			}
 			if !tc.check(cfg) {
 				t.Errorf("got config %+v, not what the input says", cfg)

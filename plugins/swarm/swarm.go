@@ -102,9 +102,8 @@ type result struct {
 	apexSOA, apexNS bool
 	// soa puts the zone's SOA in the authority section (negative answers)
 	soa bool
-	// zoneName and zoneWire name the zone that the SOA, NS and SRV
+	// zoneWire is the wire length of the zone that the SOA, NS and SRV
 	// targets are written in; the question ends with it.
-	zoneName string
 	zoneWire int
 	serial   uint32
 }
@@ -117,7 +116,7 @@ func (s *Swarm) resolve(t *table, qname []byte, qtype uint16, remote net.Addr) r
 	if !ok {
 		return s.resolveBare(t, qname, qtype, remote)
 	}
-	res := result{zoneName: z.name, zoneWire: z.wire}
+	res := result{zoneWire: z.wire}
 	rel := relative(qname, z)
 	if len(rel) == 0 {
 		res.apex(qtype)
@@ -164,25 +163,25 @@ func (s *Swarm) resolveBare(t *table, qname []byte, qtype uint16, remote net.Add
 	if v == nil {
 		return result{pass: true}
 	}
-	res := result{zoneName: ".", zoneWire: 1}
+	res := result{zoneWire: 1}
 	s.pick(&res, v, qtype)
 	return res
 }
 
 func (s *Swarm) resolveReverse(t *table, qname []byte, qtype uint16) result {
 	ip, ok := parseReverse(qname)
-	var rz *revZone
-	for i := range t.revZones {
-		if hasLabelSuffix(qname, t.revZones[i].name) {
-			rz = &t.revZones[i]
+	rz := ""
+	for _, z := range t.revZones {
+		if hasLabelSuffix(qname, z) {
+			rz = z
 			break
 		}
 	}
-	if rz == nil {
+	if rz == "" {
 		return result{pass: true}
 	}
-	res := result{zoneName: rz.name, zoneWire: len(rz.name) + 1}
-	if len(qname) == len(rz.name) {
+	res := result{zoneWire: len(rz) + 1}
+	if len(qname) == len(rz) {
 		res.apex(qtype)
 		return res
 	}

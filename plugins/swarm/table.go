@@ -30,8 +30,9 @@ type table struct {
 	ptrZone []byte
 	// nets are the networks, indexed as views refer to them.
 	nets []network
-	// revZones are the reverse zones that the networks' subnets define.
-	revZones []revZone
+	// revZones are the reverse zones that the networks' subnets define,
+	// such as "1.0.10.in-addr.arpa.", longest first.
+	revZones []string
 
 	// packs are the packed answers of each service, kept so that the next
 	// table can reuse those of services that did not change.
@@ -63,12 +64,6 @@ type network struct {
 	subnets []netip.Prefix
 }
 
-// revZone is a reverse zone and the subnet that made it.
-type revZone struct {
-	name   string // e.g. "1.0.10.in-addr.arpa."
-	prefix netip.Prefix
-}
-
 // name is everything one owner name answers.
 type name struct {
 	all view
@@ -82,8 +77,6 @@ type name struct {
 	// service marks service-level names (web, tasks.web), the only ones
 	// answered as bare names.
 	service bool
-	// task is the task of a per-task name.
-	task *catalog.Task
 }
 
 type netView struct {
@@ -231,11 +224,11 @@ func buildTable(snap *catalog.Snapshot, opts tableOptions, prev *table) *table {
 		b.netIx[n.Name] = i
 		t.nets = append(t.nets, network{name: n.Name, subnets: n.Subnets})
 		for _, p := range n.Subnets {
-			t.revZones = append(t.revZones, revZone{name: reverseZone(p), prefix: p})
+			t.revZones = append(t.revZones, reverseZone(p))
 		}
 	}
 	// longest reverse zone first, so the most specific one owns a name
-	slices.SortStableFunc(t.revZones, func(x, y revZone) int { return len(y.name) - len(x.name) })
+	slices.SortStableFunc(t.revZones, func(x, y string) int { return len(y) - len(x) })
 	if prev != nil && !slices.EqualFunc(prev.nets, t.nets, sameNetwork) {
 		prev = nil // views are indexed by network: pack everything again
 	}
@@ -456,7 +449,7 @@ func (b *builder) packService(e *catalog.ServiceEntry, sig uint64) *servicePack 
 
 // packTask packs the answers of a task's own name.
 func (b *builder) packTask(task *catalog.Task) *name {
-	n := &name{task: task, onNet: -1}
+	n := &name{onNet: -1}
 	n.all = b.packView(task.Addrs, nil, -1)
 	b.addByNet(n, task.Addrs, nil, nil)
 	return n
