@@ -19,24 +19,27 @@ import (
 //
 // A splice holds its pipe (two descriptors) for as long as io.Copy runs,
 // so an idle connection would pin two pipes. Each direction therefore
-// first waits until its source is readable without a pipe, and reads what
-// is waiting into a pooled buffer (readWaiting): a request or a response
-// that fits goes on with one write, which costs fewer system calls than
-// splicing it. Only a source with more waiting than the buffer holds goes
-// on to io.Copy, with a read deadline of at most pipeHold; when the
-// deadline passes the copy returns, the pipe goes back to the runtime's
-// pool, and the direction waits again.
+// waits in the poller until its source has bytes, and passes each arrival
+// on with one read into a pooled buffer and one write (pass): a request
+// or a response that fits costs two system calls, fewer than splicing it.
+// On Linux the kernel says with each read whether bytes or an EOF are
+// still queued (TCP_INQ), so no read is spent finding the queue empty.
+// Only a source with more waiting than the buffer holds goes on to
+// io.Copy, with a read deadline of at most pipeHold; when the deadline
+// passes the copy returns, the pipe goes back to the runtime's pool, and
+// the direction waits again.
 //
 // The idle timeout cannot watch individual reads either, because splice
 // reports nothing until it returns. Both the wait and the copy carry a
-// read deadline of at most a quarter of the timeout. io.Copy returns the
-// bytes it moved before its deadline, and a direction that moved any
-// stamps the shared last-activity time. When a deadline passes and no
-// byte has moved either way for the whole timeout, the connection is
-// closed, between 1 and 1.25 idle timeouts after the last byte. A copy
-// that outlives its read deadline is writing to a slow reader, so its
-// connection counts as busy. A deadline can only interrupt splice while
-// it waits to read with its pipe empty, so no byte is lost.
+// read deadline of at most an eighth of the timeout, and every write
+// counts in a shared tally of moves. When a direction's deadline passes,
+// it compares the tally with the one it noted at an earlier deadline;
+// once the tally has stood still for the whole timeout the connection is
+// closed, between 1 and 1.25 idle timeouts after the last byte. A write
+// blocked on a slow reader keeps its connection busy: a small write as
+// soon as it finds the socket full, a copy once it outlives its read
+// deadline. A deadline can only interrupt splice while it waits to read
+// with its pipe empty, so no byte is lost.
 //
 // When one direction reaches EOF its destination gets CloseWrite and the
 // other direction goes on (half-close). An error in either direction
@@ -48,21 +51,35 @@ import (
 // ends such a connection.
 type relay struct {
 	client, up *net.TCPConn
+	ends       [2]end // per direction, the connection it reads
 	idle       time.Duration
 	step       time.Duration // deadline of a wait, with an idle timeout
 	hold       time.Duration // deadline of a copy
 	m          *upstreamMetrics
 
-	last    atomic.Int64    // unix nanoseconds of the last byte moved
-	copying [2]atomic.Int64 // per direction: when its copy began, 0 if none
-	ended   atomic.Int32    // directions that reached EOF
+	moves   atomic.Uint64 // writes either way, for the idle timeout
+	noted   [2]tally      // per direction, read by its own pump only
+	blocked [2]atomic.Int64
+	ended   atomic.Int32 // directions that reached EOF
 	aborted atomic.Bool
 	idled   atomic.Bool
+}
+
+// tally is the count of moves a direction saw at one of its deadlines,
+// and when (unix nanoseconds).
+type tally struct {
+	moves uint64
+	at    int64
 }
 
 // pipeHold bounds how long a copy keeps its splice pipe once its source
 // falls silent.
 const pipeHold = time.Second
+
+// smallRead is the size of the reads that pass small messages on without
+// splice (Linux): a request or response that fits takes one read and one
+// write.
+const smallRead = 16 << 10
 
 // Directions of a relay, for counting.
 const (
@@ -79,11 +96,14 @@ func newRelay(client, up *net.TCPConn, idle time.Duration, m *upstreamMetrics) *
 		hold:   pipeHold,
 		m:      m,
 	}
+	r.ends[toUpstream].init(client, r, toUpstream)
+	r.ends[toClient].init(up, r, toClient)
 	if idle > 0 {
-		r.step = max(idle/4, time.Millisecond)
+		r.step = max(idle/8, time.Millisecond)
 		r.hold = min(r.step, pipeHold)
 	}
-	r.last.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	r.noted = [2]tally{{at: now}, {at: now}}
 	return r
 }
 
@@ -111,16 +131,12 @@ func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
 		// waiting first, even on a new connection: a copy started on a
 		// silent source would take a pipe, and pooled pipes stay open
 		// until a garbage collection, so idle connections would still
-		// cost four descriptors each. What the wait finds is forwarded
-		// with one read and one write; only a source with more than that
-		// goes on to splice.
-		n, bulk, err := r.forward(dst, src, dir)
+		// cost four descriptors each
+		n, bulk, err := r.forward(src, dir)
 		total += n
 		if err == nil && bulk {
 			n, err = r.copy(dst, src, dir)
 			total += n
-		} else if err == nil && n > 0 {
-			continue
 		}
 		if err == nil {
 			// EOF. The second direction to end skips the shutdown: both
@@ -137,7 +153,7 @@ func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
 		case !errors.Is(err, os.ErrDeadlineExceeded):
 			r.abort()
 			return total
-		case r.idle > 0 && r.idleFor(1-dir):
+		case r.idle > 0 && r.idleAt(dir):
 			r.idled.Store(true)
 			r.abort()
 			return total
@@ -145,11 +161,11 @@ func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
 	}
 }
 
-// forward waits until src has bytes, EOF or an error, holding no pipe,
-// and forwards what it finds waiting to dst. It returns the bytes moved
-// (0 with a nil error at EOF), and bulk when src may hold more, for copy
-// to splice.
-func (r *relay) forward(dst, src *net.TCPConn, dir int) (n int64, bulk bool, err error) {
+// forward sets the wait deadline and passes src's arrivals to the other
+// connection until src reaches EOF (nil error), fails, stays silent past
+// the deadline, or has more waiting than a buffer holds (bulk, nil
+// error), for copy to splice. It returns the bytes moved.
+func (r *relay) forward(src *net.TCPConn, dir int) (n int64, bulk bool, err error) {
 	var deadline time.Time
 	if r.idle > 0 {
 		deadline = time.Now().Add(r.step)
@@ -160,50 +176,49 @@ func (r *relay) forward(dst, src *net.TCPConn, dir int) (n int64, bulk bool, err
 	if r.aborted.Load() {
 		return 0, false, net.ErrClosed
 	}
-	buf, err := readWaiting(src)
-	if err != nil || buf == nil {
-		return 0, buf == nil && err == nil, err
-	}
-	defer putBuffer(buf)
-	if len(*buf) == 0 {
-		return 0, false, nil // EOF
-	}
-	r.copying[dir].Store(time.Now().UnixNano())
-	err = writeAll(dst, *buf)
-	r.copying[dir].Store(0)
-	r.count(dir, int64(len(*buf)))
-	r.last.Store(time.Now().UnixNano())
-	return int64(len(*buf)), len(*buf) == cap(*buf), err
+	return r.pass(dir)
+}
+
+// moved accounts for n bytes written in direction dir.
+func (r *relay) moved(dir int, n int64) {
+	r.count(dir, n)
+	r.moves.Add(1)
 }
 
 // copy runs one io.Copy from src to dst with the hold deadline and
 // accounts for the bytes it moved. It returns nil at EOF.
 func (r *relay) copy(dst, src *net.TCPConn, dir int) (int64, error) {
-	_ = src.SetReadDeadline(time.Now().Add(r.hold))
+	now := time.Now()
+	_ = src.SetReadDeadline(now.Add(r.hold))
 	if r.aborted.Load() {
 		return 0, net.ErrClosed
 	}
-	r.copying[dir].Store(time.Now().UnixNano())
+	// a copy still running twice its read deadline after it began
+	// cannot be waiting to read: it is writing to a slow reader
+	r.blocked[dir].Store(now.Add(2 * r.hold).UnixNano())
 	n, err := io.Copy(dst, src)
-	r.copying[dir].Store(0)
+	r.blocked[dir].Store(0)
 	if n > 0 {
-		r.count(dir, n)
-		r.last.Store(time.Now().UnixNano())
+		r.moved(dir, n)
 	}
 	return n, err
 }
 
-// idleFor reports whether the connection has been idle for the idle
-// timeout, as seen from the direction opposite to other. A copy in other
-// that outlived its read deadline is writing to a slow reader, and so
-// is not idle however long ago it last returned.
-func (r *relay) idleFor(other int) bool {
+// idleAt reports, at one of direction dir's deadlines, whether no byte
+// has moved either way for the idle timeout. A write of the other
+// direction that is blocked on a slow reader keeps the connection busy.
+func (r *relay) idleAt(dir int) bool {
 	now := time.Now().UnixNano()
-	if now-r.last.Load() < int64(r.idle) {
+	seen := &r.noted[dir]
+	if moves := r.moves.Load(); moves != seen.moves {
+		*seen = tally{moves: moves, at: now}
 		return false
 	}
-	began := r.copying[other].Load()
-	return began == 0 || now-began < int64(2*r.hold)
+	if now-seen.at < int64(r.idle) {
+		return false
+	}
+	b := r.blocked[1-dir].Load()
+	return b == 0 || now < b
 }
 
 // count adds n bytes to the direction's counter.

@@ -1,54 +1,192 @@
+//go:build linux && !386
+
 package l4
 
 import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
+	"unsafe"
 )
-
-// smallRead is the size of the reads that forward small messages without
-// splice: a request or response that fits takes one read and one write.
-const smallRead = 16 << 10
 
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, smallRead)
 	return &b
 }}
 
-func putBuffer(b *[]byte) {
-	*b = (*b)[:cap(*b)]
-	bufPool.Put(b)
+// tcpInq is the TCP_INQ socket option (Linux 4.18): each recvmsg then
+// carries a control message with the bytes still queued, or 1 when the
+// queue is empty but the peer's FIN has arrived.
+const tcpInq = 36
+
+// end is one connection of a relay: the direction that reads it, and
+// the direction that writes to it. It holds the descriptor, whether the
+// kernel reports what is left queued after each read, and the state of
+// a write in progress, for send's callback.
+type end struct {
+	rc  syscall.RawConn
+	inq bool
+
+	r      *relay
+	writer int                   // the direction that writes to this end
+	write  func(fd uintptr) bool // sendOut, bound once per connection
+	out    []byte
+	flags  int
+	err    error
+	full   bool // out found the socket full
 }
 
-// readWaiting waits until c has bytes to read, has reached EOF or has
-// failed, then reads what is waiting into a pooled buffer, which the
-// caller gives back with putBuffer; an empty buffer means EOF. It honours
-// c's read deadline, and takes a buffer only once there is data.
-func readWaiting(c *net.TCPConn) (*[]byte, error) {
+// init sets e up as the end that direction dir reads, and turns on
+// TCP_INQ for it. Where the kernel refuses that, pass falls back to
+// reading until EAGAIN.
+func (e *end) init(c *net.TCPConn, r *relay, dir int) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return
 	}
-	var buf *[]byte
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		b := bufPool.Get().(*[]byte)
-		n, _, err := syscall.Recvfrom(int(fd), *b, syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EAGAIN:
+	e.rc, e.r, e.writer = rc, r, 1-dir
+	e.write = e.sendOut
+	_ = rc.Control(func(fd uintptr) {
+		e.inq = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpInq, 1) == nil
+	})
+}
+
+// pass waits in the poller, holding no buffer, until src has bytes, and
+// writes each arrival to the other end with one read and one write. It
+// returns with a nil error at EOF, with bulk set when a read filled the
+// buffer (more is likely waiting, for splice), or with the error that
+// ended a read or a write, the read deadline's among them.
+//
+// The poller is edge-triggered and remembers an arrival that comes while
+// nobody waits, so once a read has emptied the queue the next arrival is
+// sure to wake the wait. TCP_INQ says when a read emptied it; a FIN that
+// came with the data it read counts as not empty, so the EOF is read at
+// once rather than waited for. Without TCP_INQ, each arrival costs a
+// second read, the one that finds the queue empty.
+func (r *relay) pass(dir int) (n int64, bulk bool, err error) {
+	src, dst := &r.ends[dir], &r.ends[1-dir]
+	if src.rc == nil || dst.rc == nil {
+		return 0, true, nil // no descriptors to wait on: straight to io.Copy
+	}
+	var ioErr error
+	err = src.rc.Read(func(fd uintptr) bool {
+		for {
+			b := bufPool.Get().(*[]byte)
+			m, left, rerr := recvQueued(fd, *b, src.inq)
+			switch {
+			case rerr == syscall.EINTR:
+				bufPool.Put(b)
+				continue
+			case rerr == syscall.EAGAIN:
+				bufPool.Put(b)
+				return false
+			case rerr != nil:
+				bufPool.Put(b)
+				ioErr = rerr
+				return true
+			case m == 0:
+				bufPool.Put(b)
+				return true // EOF
+			}
+			// TCP_INQ reports a lone FIN as one byte left. Corking the
+			// write then lets the FIN passed on next share its segment,
+			// as a reply and its close do; if the byte is data, the
+			// next write flushes both.
+			ioErr = dst.send((*b)[:m], src.inq && left == 1)
+			r.moved(dir, int64(m))
+			n += int64(m)
 			bufPool.Put(b)
+			switch {
+			case ioErr != nil:
+				return true
+			case m == smallRead:
+				bulk = true
+				return true
+			case src.inq && left == 0:
+				return false
+			}
+		}
+	})
+	if ioErr != nil {
+		return n, false, ioErr
+	}
+	return n, bulk, err
+}
+
+// send writes b to e, waiting in the poller while its send buffer is
+// full. With more, the kernel holds a last partial segment back until
+// the next write, shutdown or close (MSG_MORE).
+func (e *end) send(b []byte, more bool) error {
+	e.out, e.err, e.full = b, nil, false
+	e.flags = syscall.MSG_DONTWAIT | syscall.MSG_NOSIGNAL
+	if more {
+		e.flags |= syscall.MSG_MORE
+	}
+	err := e.rc.Write(e.write)
+	if e.full {
+		e.r.blocked[e.writer].Store(0)
+	}
+	e.out = nil
+	if e.err != nil {
+		return e.err
+	}
+	return err
+}
+
+// sendOut is send's callback: it writes out without blocking, and marks
+// the writing direction blocked when the socket is full.
+func (e *end) sendOut(fd uintptr) bool {
+	for len(e.out) > 0 {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd,
+			uintptr(unsafe.Pointer(&e.out[0])), uintptr(len(e.out)),
+			uintptr(e.flags), 0, 0)
+		switch errno {
+		case 0:
+			e.out = e.out[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if !e.full {
+				e.full = true
+				e.r.blocked[e.writer].Store(time.Now().UnixNano())
+			}
 			return false
-		case err != nil:
-			bufPool.Put(b)
-			rerr = err
+		default:
+			e.err = errno
 			return true
 		}
-		*b = (*b)[:n]
-		buf = b
-		return true
-	})
-	if err != nil {
-		return nil, err
 	}
-	return buf, rerr
+	return true
+}
+
+// recvQueued reads what is queued on fd into b without blocking. With
+// inq it also returns what TCP_INQ reports left queued, else -1.
+//
+// The socket calls of pass and send never block, so they skip the
+// scheduler's bookkeeping for calls that may (RawSyscall).
+func recvQueued(fd uintptr, b []byte, inq bool) (n, left int, err error) {
+	if !inq {
+		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd,
+			uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_DONTWAIT, 0, 0)
+		if e != 0 {
+			return 0, -1, e
+		}
+		return int(r), -1, nil
+	}
+	var ctl [4]uint64 // aligned for the control message header
+	iov := syscall.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	msg := syscall.Msghdr{Iov: &iov, Iovlen: 1, Control: (*byte)(unsafe.Pointer(&ctl[0]))}
+	msg.SetControllen(len(ctl) * 8)
+	r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)),
+		syscall.MSG_DONTWAIT)
+	if e != 0 {
+		return 0, -1, e
+	}
+	left = -1
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	if int(msg.Controllen) >= syscall.CmsgLen(4) && h.Level == syscall.IPPROTO_TCP && h.Type == tcpInq {
+		left = int(*(*int32)(unsafe.Add(unsafe.Pointer(&ctl[0]), syscall.CmsgLen(0))))
+	}
+	return int(r), left, nil
 }

@@ -20,6 +20,12 @@ import (
 // them to the client with one sendmmsg from the listening socket. Under
 // load this divides the system calls per datagram; idle, it costs the
 // same as single reads.
+//
+// A recvmmsg that returns fewer datagrams than asked for has emptied the
+// queue, and the poller, which is edge-triggered and remembers an arrival
+// that comes while nobody waits, wakes the reader for the next one. So
+// the reader waits at once instead of spending a call to find the queue
+// empty: one recvmmsg and one sendmmsg each way per datagram at low load.
 
 // batchSize is how many datagrams one recvmmsg or sendmmsg moves.
 const batchSize = 16
@@ -58,10 +64,12 @@ func newBatch() *batch {
 	return b
 }
 
-// mmsg runs recvmmsg or sendmmsg on fd without blocking.
+// mmsg runs recvmmsg or sendmmsg on fd without blocking. A call that
+// cannot block skips the scheduler's bookkeeping for calls that may
+// (RawSyscall6).
 func mmsg(trap uintptr, fd int, msgs []mmsghdr) (int, error) {
 	for {
-		r, _, errno := syscall.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])),
+		r, _, errno := syscall.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])),
 			uintptr(len(msgs)), syscall.MSG_DONTWAIT, 0, 0)
 		runtime.KeepAlive(msgs)
 		switch errno {
@@ -164,6 +172,9 @@ func (l *udpListener) readLoop() {
 					return true
 				}
 				l.forwardBatch(b, n)
+				if n < batchSize {
+					return false // the queue is empty: wait for the next arrival
+				}
 			}
 		})
 		if err != nil {
@@ -258,6 +269,9 @@ func (s *session) relayReplies() error {
 			}
 			if b.sendAll(s.l.rc, n) == nil {
 				s.ep.m.recv.Add(float64(size))
+			}
+			if n < batchSize {
+				return false
 			}
 		}
 	})
