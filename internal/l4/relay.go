@@ -7,8 +7,20 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// stream is a TCP connection as the relay uses it: the accepted
+// *net.TCPConn, and the upstream connection, which dialStream opens
+// without the net package's dialer on Linux.
+type stream interface {
+	io.WriteCloser
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	CloseWrite() error
+	SyscallConn() (syscall.RawConn, error)
+}
 
 // relay moves bytes both ways between a client and an upstream.
 //
@@ -50,7 +62,7 @@ import (
 // and only the kernel's retransmission timeout (or a peer that reads)
 // ends such a connection.
 type relay struct {
-	client, up *net.TCPConn
+	client, up stream
 	ends       [2]end // per direction, the connection it reads
 	idle       time.Duration
 	step       time.Duration // deadline of a wait, with an idle timeout
@@ -88,7 +100,7 @@ const (
 )
 
 // newRelay prepares a relay; run starts it.
-func newRelay(client, up *net.TCPConn, idle time.Duration, m *upstreamMetrics) *relay {
+func newRelay(client, up stream, idle time.Duration, m *upstreamMetrics) *relay {
 	r := &relay{
 		client: client,
 		up:     up,
@@ -125,7 +137,7 @@ func (r *relay) run() (sent, recv int64, idled bool) {
 }
 
 // pump copies src to dst until EOF, an error, or the idle timeout.
-func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
+func (r *relay) pump(dst, src stream, dir int) int64 {
 	var total int64
 	for {
 		// waiting first, even on a new connection: a copy started on a
@@ -135,7 +147,7 @@ func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
 		n, bulk, err := r.forward(src, dir)
 		total += n
 		if err == nil && bulk {
-			n, err = r.copy(dst, src, dir)
+			n, err = r.bulk(dst, src, dir)
 			total += n
 		}
 		if err == nil {
@@ -165,7 +177,7 @@ func (r *relay) pump(dst, src *net.TCPConn, dir int) int64 {
 // connection until src reaches EOF (nil error), fails, stays silent past
 // the deadline, or has more waiting than a buffer holds (bulk, nil
 // error), for copy to splice. It returns the bytes moved.
-func (r *relay) forward(src *net.TCPConn, dir int) (n int64, bulk bool, err error) {
+func (r *relay) forward(src stream, dir int) (n int64, bulk bool, err error) {
 	var deadline time.Time
 	if r.idle > 0 {
 		deadline = time.Now().Add(r.step)
@@ -183,25 +195,6 @@ func (r *relay) forward(src *net.TCPConn, dir int) (n int64, bulk bool, err erro
 func (r *relay) moved(dir int, n int64) {
 	r.count(dir, n)
 	r.moves.Add(1)
-}
-
-// copy runs one io.Copy from src to dst with the hold deadline and
-// accounts for the bytes it moved. It returns nil at EOF.
-func (r *relay) copy(dst, src *net.TCPConn, dir int) (int64, error) {
-	now := time.Now()
-	_ = src.SetReadDeadline(now.Add(r.hold))
-	if r.aborted.Load() {
-		return 0, net.ErrClosed
-	}
-	// a copy still running twice its read deadline after it began
-	// cannot be waiting to read: it is writing to a slow reader
-	r.blocked[dir].Store(now.Add(2 * r.hold).UnixNano())
-	n, err := io.Copy(dst, src)
-	r.blocked[dir].Store(0)
-	if n > 0 {
-		r.moved(dir, n)
-	}
-	return n, err
 }
 
 // idleAt reports, at one of direction dir's deadlines, whether no byte

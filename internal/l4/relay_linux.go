@@ -3,7 +3,6 @@
 package l4
 
 import (
-	"net"
 	"sync"
 	"syscall"
 	"time"
@@ -20,36 +19,43 @@ var bufPool = sync.Pool{New: func() any {
 // queue is empty but the peer's FIN has arrived.
 const tcpInq = 36
 
-// end is one connection of a relay: the direction that reads it, and
-// the direction that writes to it. It holds the descriptor, whether the
-// kernel reports what is left queued after each read, and the state of
-// a write in progress, for send's callback.
+// end is one connection of a relay, read by one direction and written
+// by the other. It holds the descriptor, whether the kernel reports what
+// is left queued after each read (TCP_INQ), and the state of a read or a
+// write in progress, for the poller's callbacks, which are bound once per
+// connection so that a wait allocates nothing.
 type end struct {
-	rc  syscall.RawConn
-	inq bool
-
+	rc     syscall.RawConn
 	r      *relay
-	writer int                   // the direction that writes to this end
-	write  func(fd uintptr) bool // sendOut, bound once per connection
-	out    []byte
-	flags  int
-	err    error
-	full   bool // out found the socket full
+	reader int // the direction that reads this end
+	writer int // the direction that writes to it
+
+	inq      bool // TCP_INQ is on
+	inqTried bool
+
+	// pass's read in progress
+	read     func(fd uintptr) bool // passIn, bound once
+	stopBulk bool
+	passed   int64
+	bulk     bool
+	readErr  error
+
+	// send's write in progress
+	write func(fd uintptr) bool // sendOut, bound once
+	out   []byte
+	flags int
+	err   error
+	full  bool // out found the socket full
 }
 
-// init sets e up as the end that direction dir reads, and turns on
-// TCP_INQ for it. Where the kernel refuses that, pass falls back to
-// reading until EAGAIN.
-func (e *end) init(c *net.TCPConn, r *relay, dir int) {
+// init sets e up as the end that direction dir reads.
+func (e *end) init(c stream, r *relay, dir int) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return
 	}
-	e.rc, e.r, e.writer = rc, r, 1-dir
-	e.write = e.sendOut
-	_ = rc.Control(func(fd uintptr) {
-		e.inq = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpInq, 1) == nil
-	})
+	e.rc, e.r, e.reader, e.writer = rc, r, dir, 1-dir
+	e.read, e.write = e.passIn, e.sendOut
 }
 
 // pass waits in the poller, holding no buffer, until src has bytes, and
@@ -65,53 +71,70 @@ func (e *end) init(c *net.TCPConn, r *relay, dir int) {
 // once rather than waited for. Without TCP_INQ, each arrival costs a
 // second read, the one that finds the queue empty.
 func (r *relay) pass(dir int) (n int64, bulk bool, err error) {
-	src, dst := &r.ends[dir], &r.ends[1-dir]
-	if src.rc == nil || dst.rc == nil {
-		return 0, true, nil // no descriptors to wait on: straight to io.Copy
+	return r.passUntil(dir, true)
+}
+
+// passUntil is pass; without stopBulk a full buffer is passed on like
+// any other read, for when no splice pipe can be had.
+func (r *relay) passUntil(dir int, stopBulk bool) (n int64, bulk bool, err error) {
+	src := &r.ends[dir]
+	if src.rc == nil || r.ends[1-dir].rc == nil {
+		return 0, false, errNoDescriptor
 	}
-	var ioErr error
-	err = src.rc.Read(func(fd uintptr) bool {
-		for {
-			b := bufPool.Get().(*[]byte)
-			m, left, rerr := recvQueued(fd, *b, src.inq)
-			switch {
-			case rerr == syscall.EINTR:
-				bufPool.Put(b)
-				continue
-			case rerr == syscall.EAGAIN:
-				bufPool.Put(b)
-				return false
-			case rerr != nil:
-				bufPool.Put(b)
-				ioErr = rerr
-				return true
-			case m == 0:
-				bufPool.Put(b)
-				return true // EOF
-			}
-			// TCP_INQ reports a lone FIN as one byte left. Corking the
-			// write then lets the FIN passed on next share its segment,
-			// as a reply and its close do; if the byte is data, the
-			// next write flushes both.
-			ioErr = dst.send((*b)[:m], src.inq && left == 1)
-			r.moved(dir, int64(m))
-			n += int64(m)
+	src.stopBulk, src.passed, src.bulk, src.readErr = stopBulk, 0, false, nil
+	err = src.rc.Read(src.read)
+	if src.readErr != nil {
+		err = src.readErr
+	}
+	return src.passed, src.bulk && err == nil, err
+}
+
+// passIn is pass's callback on the reading end e.
+func (e *end) passIn(fd uintptr) bool {
+	if !e.inqTried {
+		// on the first read rather than at init: it needs the
+		// descriptor, and the callback has it without a closure
+		e.inqTried = true
+		e.inq = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpInq, 1) == nil
+	}
+	dst := &e.r.ends[e.writer]
+	for {
+		b := bufPool.Get().(*[]byte)
+		m, left, rerr := recvQueued(fd, *b, e.inq)
+		switch {
+		case rerr == syscall.EINTR:
 			bufPool.Put(b)
-			switch {
-			case ioErr != nil:
-				return true
-			case m == smallRead:
-				bulk = true
-				return true
-			case src.inq && left == 0:
-				return false
-			}
+			continue
+		case rerr == syscall.EAGAIN:
+			bufPool.Put(b)
+			return false
+		case rerr != nil:
+			bufPool.Put(b)
+			e.readErr = rerr
+			return true
+		case m == 0:
+			bufPool.Put(b)
+			return true // EOF
 		}
-	})
-	if ioErr != nil {
-		return n, false, ioErr
+		// TCP_INQ reports a lone FIN as one byte left. Corking the write
+		// then lets the FIN passed on next share its segment, as a reply
+		// and its close do; if the byte is data, the next write flushes
+		// both.
+		werr := dst.send((*b)[:m], e.inq && left == 1)
+		e.r.moved(e.reader, int64(m))
+		e.passed += int64(m)
+		bufPool.Put(b)
+		switch {
+		case werr != nil:
+			e.readErr = werr
+			return true
+		case m == smallRead && e.stopBulk:
+			e.bulk = true
+			return true
+		case e.inq && left == 0:
+			return false
+		}
 	}
-	return n, bulk, err
 }
 
 // send writes b to e, waiting in the poller while its send buffer is

@@ -3,6 +3,7 @@ package l4
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -51,9 +52,10 @@ const maxTries = 8
 
 // connect opens a connection to an upstream for client, moving on to the
 // next upstream the policy offers when a connect fails, up to Tries
-// upstreams. The chosen endpoint's active count is already raised.
+// upstreams. The chosen endpoint's active count is already raised. The
+// connection is a stream for "tcp" and a *net.UDPConn for "udp".
 func (r *route) connect(ctx context.Context, network string,
-	client netip.Addr) (net.Conn, *endpoint, error) {
+	client netip.Addr) (io.Closer, *endpoint, error) {
 	eps := r.pool.snapshot()
 	var buf [maxTries]*endpoint
 	tried := buf[:0]
@@ -80,7 +82,7 @@ func (r *route) connect(ctx context.Context, network string,
 }
 
 // dial connects to ep over network.
-func (r *route) dial(ctx context.Context, network string, ep *endpoint) (net.Conn, error) {
+func (r *route) dial(ctx context.Context, network string, ep *endpoint) (io.Closer, error) {
 	if network == "udp" {
 		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ep.addr))
 		if err != nil {
@@ -88,5 +90,5 @@ func (r *route) dial(ctx context.Context, network string, ep *endpoint) (net.Con
 		}
 		return c, nil
 	}
-	return r.dialer.DialContext(ctx, "tcp", ep.name)
+	return dialStream(ctx, &r.dialer, ep)
 }

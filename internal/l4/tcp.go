@@ -139,7 +139,7 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 		l.log.Debug("refused", "listener", l.key, "remote_addr", client, "err", err)
 		return
 	}
-	up := uc.(*net.TCPConn)
+	up := uc.(stream)
 	defer up.Close()
 	defer ep.active.Add(-1)
 
@@ -161,7 +161,7 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 
 // sendPreamble writes the PROXY header, if configured, and the bytes the
 // client sent behind its own PROXY header, before the splice starts.
-func (l *tcpListener) sendPreamble(up *net.TCPConn, r *route, ep *endpoint,
+func (l *tcpListener) sendPreamble(up stream, r *route, ep *endpoint,
 	client, local netip.AddrPort, early []byte) error {
 	if v := r.pub.ProxyProtocol; v > 0 {
 		h, err := proxyHeader(v, client, local)
