@@ -24,34 +24,28 @@ type stream interface {
 
 // relay moves bytes both ways between a client and an upstream.
 //
-// Each direction is io.Copy between two *net.TCPConn, so on Linux the
-// runtime moves the bytes with splice(2) through a pipe and they never
-// enter user space. Nothing may wrap the connections: a wrapper would hide
-// ReadFrom and fall back to a buffered copy.
+// On Linux (relay_linux.go) each direction waits in the poller until its
+// source has bytes and passes each arrival on with one read into a
+// pooled 16 KiB buffer and one write (pass): a request or a response
+// that fits costs two system calls. The kernel says with each read
+// whether bytes or an EOF are still queued (TCP_INQ), so no read is
+// spent finding the queue empty. A read that fills the buffer means bulk:
+// the direction then splices (bulk, splice_linux.go) through a pooled
+// pipe, so the bytes never enter user space, with a read deadline of at
+// most pipeHold; when the source falls silent that long the pipe goes
+// back to the pool and the direction waits again. An idle connection
+// holds its two sockets and nothing else. Elsewhere each direction is
+// io.Copy between the two connections (relay_other.go).
 //
-// A splice holds its pipe (two descriptors) for as long as io.Copy runs,
-// so an idle connection would pin two pipes. Each direction therefore
-// waits in the poller until its source has bytes, and passes each arrival
-// on with one read into a pooled buffer and one write (pass): a request
-// or a response that fits costs two system calls, fewer than splicing it.
-// On Linux the kernel says with each read whether bytes or an EOF are
-// still queued (TCP_INQ), so no read is spent finding the queue empty.
-// Only a source with more waiting than the buffer holds goes on to
-// io.Copy, with a read deadline of at most pipeHold; when the deadline
-// passes the copy returns, the pipe goes back to the runtime's pool, and
-// the direction waits again.
-//
-// The idle timeout cannot watch individual reads either, because splice
-// reports nothing until it returns. Both the wait and the copy carry a
-// read deadline of at most an eighth of the timeout, and every write
-// counts in a shared tally of moves. When a direction's deadline passes,
-// it compares the tally with the one it noted at an earlier deadline;
-// once the tally has stood still for the whole timeout the connection is
-// closed, between 1 and 1.25 idle timeouts after the last byte. A write
-// blocked on a slow reader keeps its connection busy: a small write as
-// soon as it finds the socket full, a copy once it outlives its read
-// deadline. A deadline can only interrupt splice while it waits to read
-// with its pipe empty, so no byte is lost.
+// The idle timeout cannot watch individual reads inside a splice or a
+// copy. Every wait and every bulk move carries a read deadline of at
+// most an eighth of the timeout, and every write counts in a shared
+// tally of moves. When a direction's deadline passes, it compares the
+// tally with the one it noted at an earlier deadline; once the tally has
+// stood still for the whole timeout the connection is closed, between 1
+// and 1.25 idle timeouts after the last byte. A write blocked on a slow
+// reader keeps its connection busy. A deadline only interrupts a wait to
+// read, so no byte is lost.
 //
 // When one direction reaches EOF its destination gets CloseWrite and the
 // other direction goes on (half-close). An error in either direction
@@ -66,13 +60,13 @@ type relay struct {
 	ends       [2]end // per direction, the connection it reads
 	idle       time.Duration
 	step       time.Duration // deadline of a wait, with an idle timeout
-	hold       time.Duration // deadline of a copy
+	hold       time.Duration // deadline of a bulk move
 	m          *upstreamMetrics
 
-	moves   atomic.Uint64 // writes either way, for the idle timeout
-	noted   [2]tally      // per direction, read by its own pump only
-	blocked [2]atomic.Int64
-	ended   atomic.Int32 // directions that reached EOF
+	moves   atomic.Uint64   // writes either way, for the idle timeout
+	noted   [2]tally        // per direction, read by its own pump only
+	blocked [2]atomic.Int64 // per direction: from when its write counts as blocked (unix ns), or 0
+	ended   atomic.Int32    // directions that reached EOF
 	aborted atomic.Bool
 	idled   atomic.Bool
 }
@@ -84,8 +78,8 @@ type tally struct {
 	at    int64
 }
 
-// pipeHold bounds how long a copy keeps its splice pipe once its source
-// falls silent.
+// pipeHold bounds how long a bulk move keeps its splice pipe once its
+// source falls silent.
 const pipeHold = time.Second
 
 // smallRead is the size of the reads that pass small messages on without
@@ -140,10 +134,8 @@ func (r *relay) run() (sent, recv int64, idled bool) {
 func (r *relay) pump(dst, src stream, dir int) int64 {
 	var total int64
 	for {
-		// waiting first, even on a new connection: a copy started on a
-		// silent source would take a pipe, and pooled pipes stay open
-		// until a garbage collection, so idle connections would still
-		// cost four descriptors each
+		// waiting first, even on a new connection: a bulk move started
+		// on a silent source would hold a pipe while it waits
 		n, bulk, err := r.forward(src, dir)
 		total += n
 		if err == nil && bulk {
@@ -176,7 +168,7 @@ func (r *relay) pump(dst, src stream, dir int) int64 {
 // forward sets the wait deadline and passes src's arrivals to the other
 // connection until src reaches EOF (nil error), fails, stays silent past
 // the deadline, or has more waiting than a buffer holds (bulk, nil
-// error), for copy to splice. It returns the bytes moved.
+// error), for bulk to move. It returns the bytes moved.
 func (r *relay) forward(src stream, dir int) (n int64, bulk bool, err error) {
 	var deadline time.Time
 	if r.idle > 0 {

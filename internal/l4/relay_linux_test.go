@@ -3,10 +3,15 @@
 package l4
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,4 +94,116 @@ func TestIdleTimeoutSlowReader(t *testing.T) {
 		time.Sleep(12 * time.Millisecond) // pacing a slow reader, not waiting on a condition
 	}
 	t.Logf("read %d bytes in %v with a 200ms idle timeout", got, time.Since(start))
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		s.Close()
+	})
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// TestBulkWithoutPipe checks the path taken when no splice pipe can be
+// had: full buffers are passed on through user space, every byte
+// arrives, and the EOF ends the pass.
+func TestBulkWithoutPipe(t *testing.T) {
+	client, accepted := tcpPair(t)
+	upstream, backend := tcpPair(t)
+	r := newRelay(accepted, upstream, 0, NewMetrics().forUpstream("l", "u"))
+
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	go func() {
+		_, _ = client.Write(data)
+		_ = client.CloseWrite()
+	}()
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, _, err := r.passUntil(toUpstream, false)
+		done <- result{n, err}
+	}()
+	_ = backend.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(backend, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("bytes differ")
+	}
+	res := <-done
+	if res.err != nil || res.n != int64(len(data)) {
+		t.Fatalf("passUntil = %d, %v; want %d, nil at EOF", res.n, res.err, len(data))
+	}
+}
+
+// TestDialStreamTimeout checks that a connect the peer never completes
+// ends at the connect timeout. The listener's accept queue is full and
+// nobody accepts, so the kernel drops further handshakes.
+func TestDialStreamTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	sa := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	bound, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}),
+		uint16(bound.(*syscall.SockaddrInet4).Port))
+	ep := &endpoint{addr: addr, name: addr.String()}
+	d := &net.Dialer{Timeout: 300 * time.Millisecond}
+
+	// fill the accept queue; these connects complete
+	var filled []stream
+	defer func() {
+		for _, c := range filled {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		start := time.Now()
+		c, err := dialStream(context.Background(), d, ep)
+		if err != nil {
+			took := time.Since(start)
+			if !errors.Is(err, errConnectTimeout) {
+				t.Fatalf("connect failed with %v, want a connect timeout", err)
+			}
+			if took < 250*time.Millisecond || took > 5*time.Second {
+				t.Fatalf("connect gave up after %v with a 300ms timeout", took)
+			}
+			return
+		}
+		filled = append(filled, c)
+	}
+	t.Fatal("every connect completed: the accept queue never filled")
 }
