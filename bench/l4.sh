@@ -16,7 +16,10 @@
 # Connection: close), proxy CPU per keep-alive request, p99 latency (wrk,
 # 4 connections), UDP queries/s through the proxy (dnsperf against
 # dnsmasq) and proxy CPU per query, and RSS with CONNS idle
-# connections. Ratios lb/HAProxy and lb/NGINX follow; for CPU, latency
+# connections. NGINX has two UDP servers: one that keeps a session per
+# client as lb does (proxy_timeout 10s), and one set up for DNS as NGINX's
+# UDP load-balancing examples set it up (proxy_responses 1: a session, and
+# an upstream socket, per query); lb is compared with both. Ratios lb/HAProxy and lb/NGINX follow; for CPU, latency
 # and RSS lower is better. HAProxy has no UDP proxy here.
 #
 # The hard limit of 20,000 open files on the development machines caps a
@@ -123,7 +126,7 @@ mapfile -t P < <("$WORK/h" ports 12)
 IPERF=${P[0]} HTTP=${P[1]} DNS=${P[2]}
 LB_I=${P[3]} LB_H=${P[4]} LB_U=${P[5]}
 HA_I=${P[6]} HA_H=${P[7]}
-NG_I=${P[8]} NG_H=${P[9]} NG_U=${P[10]}
+NG_I=${P[8]} NG_H=${P[9]} NG_U=${P[10]} NG_U1=${P[11]}
 
 # --- backends on CPU 1 ----------------------------------------------------
 start_bg() { # start_bg NAME CMD... ; remembers the pid in LASTPID
@@ -212,6 +215,8 @@ stream {
 	server { listen 127.0.0.1:$NG_I; proxy_pass 127.0.0.1:$IPERF; proxy_timeout 10m; }
 	server { listen 127.0.0.1:$NG_H backlog=4096; proxy_pass 127.0.0.1:$HTTP; proxy_timeout 10m; }
 	server { listen 127.0.0.1:$NG_U udp; proxy_pass 127.0.0.1:$DNS; proxy_timeout 10s; }
+	# DNS as NGINX's UDP load-balancing examples set it up: a session per query
+	server { listen 127.0.0.1:$NG_U1 udp; proxy_pass 127.0.0.1:$DNS; proxy_timeout 1s; proxy_responses 1; }
 }
 EOF
 
@@ -251,6 +256,15 @@ dnsperf_qps() { # dnsperf_qps PORT
 		-l "$DUR" -c 8 -q 128 -T 1 2>&1 | tee "$WORK/dnsperf-$1.log" |
 		awk '/Queries per second/ {printf "%.0f", $4}'
 }
+udp_run() { # udp_run PORT PID...: queries/s, and CPU per query of the PIDs
+	local before after qps
+	[ "$#" -gt 1 ] && before=$(cpu_ticks "${@:2}")
+	qps=$(dnsperf_qps "$1")
+	if [ "$#" -eq 1 ]; then echo "$qps -"; return; fi
+	after=$(cpu_ticks "${@:2}")
+	echo "$qps $(awk -v t=$((after - before)) -v q="$qps" -v d="$DUR" \
+		-v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1e6 / (q * d)}')"
+}
 hold_rss() { # hold_rss PORT PID...: RSS with CONNS idle connections, MB
 	local fifo="$WORK/hold.fifo" out="$WORK/hold.out"
 	rm -f "$fifo"
@@ -283,15 +297,14 @@ one_run() {
 	cps) wrk_run "$hp" 32 -H "Connection: close" | tee -a "$WORK/close-$t.log" | rps_of ;;
 	p99) wrk_run "$hp" 4 | tee -a "$WORK/latency-$t.log" | p99_ms ;;
 	udp)
-		# queries/s, then the proxy's CPU per query in a second field
+		# queries/s and the proxy's CPU per query; for NGINX the same
+		# again for its server configured as NGINX's DNS guide does
 		if [ -z "$up" ]; then echo "- -"; return; fi
-		local before after qps
-		[ "${#pids[@]}" -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
-		qps=$(dnsperf_qps "$up")
-		if [ "${#pids[@]}" -eq 0 ]; then echo "$qps -"; return; fi
-		after=$(cpu_ticks "${pids[@]}")
-		echo "$qps $(awk -v t=$((after - before)) -v q="$qps" -v d="$DUR" \
-			-v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1e6 / (q * d)}')"
+		if [ "$t" = nginx ]; then
+			echo "$(udp_run "$up" "${pids[@]}") $(udp_run "$NG_U1" "${pids[@]}")"
+		else
+			udp_run "$up" "${pids[@]}"
+		fi
 		;;
 	cpu)
 		# keep-alive requests; CPU of the proxy per request
@@ -335,21 +348,25 @@ PIDS_OF[direct]=
 # machine hits all of them alike; the median of the rounds is reported
 for m in $METRICS; do
 	[ "$m" = rss ] && continue
-	declare -A runs=() runs2=()
+	declare -A runs=() runs2=() runs3=() runs4=()
 	for r in $(seq "$ROUNDS"); do
 		for t in "${TARGETS[@]}"; do
 			v=$(one_run "$m" "$t")
-			read -r v1 v2 <<<"$v"
+			read -r v1 v2 v3 v4 <<<"$v"
 			runs[$t]="${runs[$t]:-} $v1"
 			runs2[$t]="${runs2[$t]:-} ${v2:--}"
+			runs3[$t]="${runs3[$t]:-} ${v3:--}"
+			runs4[$t]="${runs4[$t]:-} ${v4:--}"
 			echo "$m round $r $t: $v" >&2
 		done
 	done
 	for t in "${TARGETS[@]}"; do
 		R[$t,$m]=$(median ${runs[$t]})
 		R[$t,${m}2]=$(median ${runs2[$t]})
+		R[$t,${m}3]=$(median ${runs3[$t]})
+		R[$t,${m}4]=$(median ${runs4[$t]})
 	done
-	unset runs runs2
+	unset runs runs2 runs3 runs4
 done
 for t in "${TARGETS[@]}"; do
 	if [[ " $METRICS " != *" rss "* ]]; then
@@ -383,4 +400,9 @@ row "proxy CPU/keep-alive req (us)" cpu
 row "p99 latency, 4 conns (ms)" p99
 row "UDP dnsperf (queries/s)" udp
 row "proxy CPU/UDP query (us)" udp2
+# lb against NGINX's second UDP server (proxy_responses 1)
+R[nginx,udp1]=${R[nginx,udp3]:--} R[lb,udp1]=${R[lb,udp]:--}
+R[nginx,udp1c]=${R[nginx,udp4]:--} R[lb,udp1c]=${R[lb,udp2]:--}
+row "UDP q/s, NGINX one reply/session" udp1
+row "CPU/UDP query, same (us)" udp1c
 row "RSS, $CONNS idle conns (MB)" rss
