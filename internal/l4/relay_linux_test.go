@@ -207,3 +207,51 @@ func TestDialStreamTimeout(t *testing.T) {
 	}
 	t.Fatal("every connect completed: the accept queue never filled")
 }
+
+// TestDialStreamKeepAlive checks that upstream connections get TCP
+// keepalive with the configured timing when the dialer asks for it, and
+// none when it turns keepalive off.
+func TestDialStreamKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	ep := &endpoint{addr: addr, name: addr.String()}
+
+	for _, tc := range []struct {
+		name      string
+		keepAlive time.Duration
+		wantOn    int
+		wantIdle  int
+	}{
+		{name: "on", keepAlive: 0, wantOn: 1, wantIdle: 15},
+		{name: "off", keepAlive: -1, wantOn: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: tc.keepAlive,
+				KeepAliveConfig: keepAliveConfig}
+			c, err := dialStream(context.Background(), d, ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			rc, err := c.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var on, idle int
+			_ = rc.Control(func(fd uintptr) {
+				on, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+				idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+			})
+			if on != tc.wantOn {
+				t.Errorf("got SO_KEEPALIVE %d, want %d", on, tc.wantOn)
+			}
+			if tc.wantOn == 1 && idle != tc.wantIdle {
+				t.Errorf("got TCP_KEEPIDLE %d, want %d", idle, tc.wantIdle)
+			}
+		})
+	}
+}

@@ -28,14 +28,15 @@ func newRoute(pub *Publish, p *pool) *route {
 		pool:   p,
 		picker: newPicker(pub.Policy),
 		dialer: net.Dialer{
-			Timeout:   pub.ConnectTimeout,
-			KeepAlive: keepAliveFor(pub),
+			Timeout:         pub.ConnectTimeout,
+			KeepAlive:       keepAliveFor(pub),
+			KeepAliveConfig: keepAliveConfig,
 		},
 	}
 }
 
 // keepAliveFor says whether connections of pub get TCP keepalive: a
-// negative value turns it off, zero turns it on with Go's timing. With
+// negative value turns it off, zero turns it on with keepAliveConfig. With
 // an idle timeout, dead idle peers are found by that timeout, and data
 // in flight to a dead peer by the kernel's retransmission timeout, so
 // keepalive would only cost two system calls per connection. Without
@@ -45,6 +46,17 @@ func keepAliveFor(pub *Publish) time.Duration {
 		return -1
 	}
 	return 0
+}
+
+// keepAliveConfig is the TCP keepalive of both connections of a
+// listener without an idle timeout: the net package's default timing,
+// set on each connection, since the listener's own keepalive is off and
+// the kernel's default waits two hours before its first probe.
+var keepAliveConfig = net.KeepAliveConfig{
+	Enable:   true,
+	Idle:     15 * time.Second,
+	Interval: 15 * time.Second,
+	Count:    9,
 }
 
 // maxTries caps Publish.Tries so tried fits on the stack.

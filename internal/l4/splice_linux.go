@@ -167,7 +167,8 @@ func (s *sockFile) CloseWrite() error {
 }
 
 // dialStream connects to ep within d's timeout, with TCP_NODELAY as the
-// net package sets it. It makes the socket itself rather than use the
+// net package sets it, and TCP keepalive with d.KeepAliveConfig's timing
+// unless d.KeepAlive is negative. It makes the socket itself rather than use the
 // net package's dialer, which per connection parses the address, builds
 // a context with a timer and asks the kernel for both addresses; a new
 // connection here costs socket, setsockopt, connect and one getpeername
@@ -189,6 +190,9 @@ func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) 
 		return nil, dialError(ep.addr, os.NewSyscallError("socket", err))
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if d.KeepAlive >= 0 {
+		_ = setKeepAlive(fd, d.KeepAliveConfig)
+	}
 	switch err := syscall.Connect(fd, sa); err {
 	case nil, syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
 	default:
@@ -237,6 +241,16 @@ func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) 
 	}
 	_ = f.SetWriteDeadline(time.Time{})
 	return &sockFile{File: f, rc: rc}, nil
+}
+
+// setKeepAlive turns on TCP keepalive on fd with cfg's timing, as the
+// net package's dialer does.
+func setKeepAlive(fd int, cfg net.KeepAliveConfig) error {
+	return errors.Join(
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1),
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(cfg.Idle/time.Second)),
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, int(cfg.Interval/time.Second)),
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, cfg.Count))
 }
 
 // connected reports whether the socket fd has a peer, which after a

@@ -115,7 +115,7 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 	defer l.m.active.Dec()
 
 	if keepAliveFor(r.pub) >= 0 {
-		_ = c.SetKeepAlive(true)
+		_ = c.SetKeepAliveConfig(keepAliveConfig)
 	}
 	start := time.Now()
 	client, local := remoteOf(c), localOf(c)
