@@ -5,11 +5,13 @@
 # Each proxy runs alone on CPU 0 (lb with GOMAXPROCS=1, HAProxy with
 # nbthread 1, NGINX with one worker); the load generators and backends run
 # on CPU 1. Every run is bounded by DUR seconds (default 5); each metric
-# is measured ROUNDS times (default 3), the targets taking turns, and the
-# median is reported. A full run takes about 7 minutes.
+# is measured ROUNDS times (default 5), the targets taking turns, and the
+# median is reported, followed by lb's ratio to HAProxy and NGINX in each
+# round, which shows how far the machine's noise moves them. A full run
+# takes about 12 minutes.
 #
 #   bash bench/l4.sh            # from the repository root
-#   DUR=10 ROUNDS=5 CONNS=5000 bash bench/l4.sh
+#   DUR=10 ROUNDS=3 CONNS=5000 bash bench/l4.sh
 #   METRICS="udp cpu" bash bench/l4.sh   # a subset: tput1 tput8 cps cpu p99 udp rss
 #
 # Reports: iperf3 throughput (1 and 8 streams), new connections/s (wrk,
@@ -29,7 +31,7 @@ set -euo pipefail
 
 DUR=${DUR:-5}
 METRICS=${METRICS:-"tput1 tput8 cps cpu p99 udp rss"}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-9900}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -327,7 +329,7 @@ median() { # median of the arguments, "-" when any is "-"
 }
 
 TARGETS=(direct lb haproxy nginx)
-declare -A PORT_I PORT_H PORT_U PIDS_OF R
+declare -A PORT_I PORT_H PORT_U PIDS_OF R RAW
 PORT_I=([direct]=$IPERF [lb]=$LB_I [haproxy]=$HA_I [nginx]=$NG_I)
 PORT_H=([direct]=$HTTP [lb]=$LB_H [haproxy]=$HA_H [nginx]=$NG_H)
 PORT_U=([direct]=$DNS [lb]=$LB_U [haproxy]= [nginx]=$NG_U)
@@ -361,6 +363,8 @@ for m in $METRICS; do
 		done
 	done
 	for t in "${TARGETS[@]}"; do
+		RAW[$t,$m]=${runs[$t]}
+		RAW[$t,${m}1]=${runs3[$t]}
 		R[$t,$m]=$(median ${runs[$t]})
 		R[$t,${m}2]=$(median ${runs2[$t]})
 		R[$t,${m}3]=$(median ${runs3[$t]})
@@ -402,7 +406,28 @@ row "UDP dnsperf (queries/s)" udp
 row "proxy CPU/UDP query (us)" udp2
 # lb against NGINX's second UDP server (proxy_responses 1)
 R[nginx,udp1]=${R[nginx,udp3]:--} R[lb,udp1]=${R[lb,udp]:--}
+RAW[lb,udp1]=${RAW[lb,udp]:-}
 R[nginx,udp1c]=${R[nginx,udp4]:--} R[lb,udp1c]=${R[lb,udp2]:--}
 row "UDP q/s, NGINX one reply/session" udp1
 row "CPU/UDP query, same (us)" udp1c
 row "RSS, $CONNS idle conns (MB)" rss
+
+# lb's ratio in each round, in round order: a median near 1.0 is only as
+# firm as the rounds around it
+per_round() { # per_round LABEL METRIC PEER
+	local l=(${RAW[lb,$2]:-}) p=(${RAW[$3,$2]:-}) out="" i
+	[ "${#l[@]}" -eq 0 ] || [ "${#p[@]}" -eq 0 ] && return 0
+	for i in "${!l[@]}"; do out="$out $(ratio "${l[$i]}" "${p[$i]:--}")"; done
+	[[ "$out" =~ [0-9] ]] || return 0
+	printf "%-32s %s\n" "$1" "$out"
+}
+echo
+echo "per round, lb/HAProxy:"
+per_round "iperf3 1 stream" tput1 haproxy
+per_round "iperf3 8 streams" tput8 haproxy
+per_round "new conns/s" cps haproxy
+per_round "proxy CPU/keep-alive req" cpu haproxy
+per_round "p99 latency" p99 haproxy
+echo "per round, lb/NGINX:"
+per_round "UDP dnsperf" udp nginx
+per_round "UDP, NGINX one reply/session" udp1 nginx
