@@ -347,12 +347,17 @@ PIDS_OF[nginx]="$NGPID $(pgrep -P "$NGPID" | tr '\n' ' ')"
 PIDS_OF[direct]=
 
 # rounds interleave the targets, so a burst of load from elsewhere on the
-# machine hits all of them alike; the median of the rounds is reported
+# machine hits all of them alike, and each round starts with the next
+# target: a run that follows another pays for the sockets that run left in
+# TIME_WAIT (the loopback's ephemeral ports and the conntrack table fill
+# up), so no target may always go first. The median of the rounds is
+# reported.
 for m in $METRICS; do
 	[ "$m" = rss ] && continue
 	declare -A runs=() runs2=() runs3=() runs4=()
 	for r in $(seq "$ROUNDS"); do
-		for t in "${TARGETS[@]}"; do
+		k=$(((r - 1) % ${#TARGETS[@]}))
+		for t in "${TARGETS[@]:$k}" "${TARGETS[@]:0:$k}"; do
 			v=$(one_run "$m" "$t")
 			read -r v1 v2 v3 v4 <<<"$v"
 			runs[$t]="${runs[$t]:-} $v1"
