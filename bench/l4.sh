@@ -17,7 +17,7 @@
 # Reports: iperf3 throughput (1 and 8 streams), new connections/s (wrk,
 # Connection: close), proxy CPU per keep-alive request, p99 latency (wrk,
 # 4 connections), UDP queries/s through the proxy (dnsperf against
-# dnsmasq) and proxy CPU per query, and RSS with CONNS idle
+# dnsecho.c, a DNS responder that answers in batches) and proxy CPU per query, and RSS with CONNS idle
 # connections. NGINX has two UDP servers: one that keeps a session per
 # client as lb does (proxy_timeout 10s), and one set up for DNS as NGINX's
 # UDP load-balancing examples set it up (proxy_responses 1: a session, and
@@ -36,8 +36,8 @@ CONNS=${CONNS:-9900}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # --- tools ------------------------------------------------------------
-need=(haproxy nginx iperf3 wrk dnsperf dnsmasq taskset python3 go)
-pkgs=(haproxy nginx-light iperf3 wrk dnsperf dnsmasq-base util-linux python3 golang)
+need=(haproxy nginx iperf3 wrk dnsperf gcc taskset python3 go)
+pkgs=(haproxy nginx-light iperf3 wrk dnsperf gcc util-linux python3 golang)
 missing=()
 for i in "${!need[@]}"; do
 	command -v "${need[$i]}" >/dev/null 2>&1 || missing+=("${pkgs[$i]}")
@@ -168,8 +168,8 @@ http {
 EOF
 start_bg backend taskset -c 1 nginx -p "$WORK" -c "$WORK/backend.conf"
 
-start_bg dnsmasq taskset -c 1 dnsmasq -k -u root -p "$DNS" --listen-address=127.0.0.1 \
-	--bind-interfaces --no-resolv --no-hosts --address=/bench.test/127.0.0.1
+gcc -O2 -o "$WORK/dnsecho" "$ROOT/bench/dnsecho.c"
+start_bg dnsecho taskset -c 1 "$WORK/dnsecho" "$DNS"
 for _ in $(seq 1000); do echo "bench.test A"; done >"$WORK/queries.txt"
 
 wait_port "$IPERF"

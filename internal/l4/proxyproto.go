@@ -30,7 +30,7 @@ const headerBufSize = 512
 
 // readProxyHeader reads a PROXY v1 or v2 header from the start of c within
 // timeout, and returns it with the bytes read past it.
-func readProxyHeader(c net.Conn, timeout time.Duration) (proxyInfo, []byte, error) {
+func readProxyHeader(c deadlineReader, timeout time.Duration) (proxyInfo, []byte, error) {
 	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return proxyInfo{}, nil, fmt.Errorf("reading PROXY header: %w", err)
 	}
@@ -42,6 +42,12 @@ func readProxyHeader(c net.Conn, timeout time.Duration) (proxyInfo, []byte, erro
 		return proxyInfo{}, nil, fmt.Errorf("reading PROXY header: %w", err)
 	}
 	return info, rest, nil
+}
+
+// deadlineReader is a connection as readProxyHeader reads it.
+type deadlineReader interface {
+	io.Reader
+	SetReadDeadline(t time.Time) error
 }
 
 // parseProxyHeader reads one header from r. The returned bytes are what

@@ -15,7 +15,7 @@ import (
 // *net.TCPConn, and the upstream connection, which dialStream opens
 // without the net package's dialer on Linux.
 type stream interface {
-	io.WriteCloser
+	io.ReadWriteCloser
 	SetDeadline(t time.Time) error
 	SetReadDeadline(t time.Time) error
 	CloseWrite() error

@@ -56,6 +56,10 @@ func (e *end) init(c stream, r *relay, dir int) {
 	}
 	e.rc, e.r, e.reader, e.writer = rc, r, dir, 1-dir
 	e.read, e.write = e.passIn, e.sendOut
+	if s, ok := c.(*sockFile); ok && s.inq {
+		// dialStream set it already
+		e.inq, e.inqTried = true, true
+	}
 }
 
 // pass waits in the poller, holding no buffer, until src has bytes, and

@@ -145,12 +145,26 @@ func (e *end) drain(p *pipe, m int) error {
 	return err
 }
 
-// sockFile is an upstream TCP connection opened by dialStream: a
-// non-blocking socket in an *os.File, so the runtime's poller serves its
-// waits and deadlines as it does for a *net.TCPConn.
+// sockFile is a TCP connection that lb accepted or opened itself (see
+// acceptLoop and dialStream): a non-blocking socket in an *os.File, so
+// the runtime's poller serves its waits and deadlines as it does for a
+// *net.TCPConn.
 type sockFile struct {
 	*os.File
-	rc syscall.RawConn
+	rc  syscall.RawConn
+	inq bool // TCP_INQ is on
+}
+
+// newSockFile hands the connected, non-blocking socket fd to the
+// runtime's poller. On failure fd is closed.
+func newSockFile(fd int, name string) (*sockFile, error) {
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &sockFile{File: f, rc: rc}, nil
 }
 
 func (s *sockFile) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
@@ -171,8 +185,9 @@ func (s *sockFile) CloseWrite() error {
 // unless d.KeepAlive is negative. It makes the socket itself rather than use the
 // net package's dialer, which per connection parses the address, builds
 // a context with a timer and asks the kernel for both addresses; a new
-// connection here costs socket, setsockopt, connect and one getpeername
-// once the connect is done. The context is not watched: the timeout
+// connection here costs socket, two setsockopt (TCP_NODELAY, TCP_INQ),
+// connect, the two calls that hand it to the poller, and one
+// getpeername once the connect is done. The context is not watched: the timeout
 // bounds the wait.
 func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) {
 	addr := ep.addr.Addr().Unmap()
@@ -190,6 +205,7 @@ func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) 
 		return nil, dialError(ep.addr, os.NewSyscallError("socket", err))
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	inq := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, tcpInq, 1) == nil
 	if d.KeepAlive >= 0 {
 		_ = setKeepAlive(fd, d.KeepAliveConfig)
 	}
@@ -199,24 +215,23 @@ func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) 
 		_ = syscall.Close(fd)
 		return nil, dialError(ep.addr, os.NewSyscallError("connect", err))
 	}
-	f := os.NewFile(uintptr(fd), ep.name)
-	rc, err := f.SyscallConn()
+	s, err := newSockFile(fd, ep.name)
 	if err != nil {
-		f.Close()
 		return nil, dialError(ep.addr, err)
 	}
+	s.inq = inq
 	// on loopback the handshake is often done by now, and the deadline,
 	// a timer set and stopped, is needed only for a wait
 	done := false
-	_ = rc.Control(func(fd uintptr) { done = connected(fd) })
+	_ = s.rc.Control(func(fd uintptr) { done = connected(fd) })
 	if done {
-		return &sockFile{File: f, rc: rc}, nil
+		return s, nil
 	}
 	if d.Timeout > 0 {
-		_ = f.SetWriteDeadline(time.Now().Add(d.Timeout))
+		_ = s.SetWriteDeadline(time.Now().Add(d.Timeout))
 	}
 	var connErr error
-	err = rc.Write(func(fd uintptr) bool {
+	err = s.rc.Write(func(fd uintptr) bool {
 		if connected(fd) {
 			return true
 		}
@@ -236,11 +251,11 @@ func dialStream(_ context.Context, d *net.Dialer, ep *endpoint) (stream, error) 
 		err = connErr
 	}
 	if err != nil {
-		f.Close()
+		s.Close()
 		return nil, dialError(ep.addr, err)
 	}
-	_ = f.SetWriteDeadline(time.Time{})
-	return &sockFile{File: f, rc: rc}, nil
+	_ = s.SetWriteDeadline(time.Time{})
+	return s, nil
 }
 
 // setKeepAlive turns on TCP keepalive on fd with cfg's timing, as the

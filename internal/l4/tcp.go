@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -21,81 +23,99 @@ type tcpListener struct {
 
 	rt     atomic.Pointer[route]
 	active atomic.Int64
+	closed atomic.Bool // stop was called
 
 	ctx    context.Context // cancelled when the listener force-closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loop and connections
 
+	// local is the listening address when it names one IP, which every
+	// client then reaches; unset for a wildcard address
+	local netip.AddrPort
+
+	// pollFile is a second descriptor of the listening socket that Linux's
+	// acceptLoop waits on; nil elsewhere
+	pollFile *os.File
+
 	mu    sync.Mutex
-	conns map[*net.TCPConn]struct{}
+	conns map[stream]struct{}
 }
 
 // listenTCP binds addr; start begins accepting.
 func listenTCP(key, addr string, log *slog.Logger, m *listenerMetrics) (*tcpListener, error) {
 	// keepalive is set per connection, as the route says
-	lc := net.ListenConfig{KeepAlive: -1}
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
+		return listenerOptions(rc)
+	}}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	tl := ln.(*net.TCPListener)
+	pf, err := pollListener(tl)
+	if err != nil {
+		tl.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &tcpListener{
+	l := &tcpListener{
 		key:    key,
-		ln:     ln.(*net.TCPListener),
+		ln:     tl,
 		log:    log,
 		m:      m,
 		ctx:    ctx,
 		cancel: cancel,
-		conns:  map[*net.TCPConn]struct{}{},
-	}, nil
+		conns:  map[stream]struct{}{},
+
+		pollFile: pf,
+	}
+	if ap, ok := addrPortOf(tl.Addr()); ok && !ap.Addr().IsUnspecified() {
+		l.local = ap
+	}
+	return l, nil
 }
 
 func (l *tcpListener) addr() net.Addr     { return l.ln.Addr() }
 func (l *tcpListener) route() *route      { return l.rt.Load() }
-func (l *tcpListener) setRoute(r *route)  { l.rt.Store(r) }
-func (l *tcpListener) stop()              { _ = l.ln.Close() }
 func (l *tcpListener) start()             { l.wg.Add(1); go l.acceptLoop() }
 func (l *tcpListener) activeCount() int64 { return l.active.Load() }
 
-// acceptLoop takes clients until the listener is closed.
-func (l *tcpListener) acceptLoop() {
-	defer l.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := l.ln.AcceptTCP()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil {
-			// out of descriptors or similar: wait, do not spin
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Warn("accept failed", "listener", l.key, "err", err)
-			if !l.pause(backoff) {
-				return
-			}
-			continue
-		}
-		backoff = 0
-
-		r := l.rt.Load()
-		l.m.conns.Inc()
-		if l.active.Add(1) > int64(r.pub.MaxConns) {
-			l.active.Add(-1)
-			l.m.maxConns.Inc()
-			_ = c.Close()
-			l.log.Debug("refused", "listener", l.key, "remote_addr", c.RemoteAddr(),
-				"err", "max_conns reached")
-			continue
-		}
-		l.wg.Add(1)
-		go l.serve(c, r)
+// stop closes the listening socket: no client is taken from now on.
+func (l *tcpListener) stop() {
+	l.closed.Store(true)
+	_ = l.ln.Close()
+	if l.pollFile != nil {
+		_ = l.pollFile.Close()
 	}
 }
 
-// pause waits d, or less when the listener force-closes; it reports
-// whether to go on.
-func (l *tcpListener) pause(d time.Duration) bool {
-	t := time.NewTimer(d)
+// take admits one accepted client: it is counted, refused past
+// max_conns, and otherwise served in a goroutine of its own.
+func (l *tcpListener) take(c stream, client netip.AddrPort) {
+	r := l.rt.Load()
+	l.m.conns.Inc()
+	if l.active.Add(1) > int64(r.pub.MaxConns) {
+		l.active.Add(-1)
+		l.m.maxConns.Inc()
+		_ = c.Close()
+		l.log.Debug("refused", "listener", l.key, "remote_addr", client,
+			"err", "max_conns reached")
+		return
+	}
+	l.wg.Add(1)
+	go l.serve(c, client, r)
+}
+
+// acceptFailed logs a failed accept other than the listener's close and
+// waits, longer after each failure in a row (backoff), so that running
+// out of descriptors does not spin. It reports whether to go on.
+func (l *tcpListener) acceptFailed(err error, backoff *time.Duration) bool {
+	if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	l.log.Warn("accept failed", "listener", l.key, "err", err)
+	t := time.NewTimer(*backoff)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -106,7 +126,7 @@ func (l *tcpListener) pause(d time.Duration) bool {
 }
 
 // serve relays one client and closes it.
-func (l *tcpListener) serve(c *net.TCPConn, r *route) {
+func (l *tcpListener) serve(c stream, client netip.AddrPort, r *route) {
 	defer l.wg.Done()
 	defer l.active.Add(-1)
 	l.track(c)
@@ -114,11 +134,9 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 	l.m.active.Inc()
 	defer l.m.active.Dec()
 
-	if keepAliveFor(r.pub) >= 0 {
-		_ = c.SetKeepAliveConfig(keepAliveConfig)
-	}
+	prepareClient(c, r)
 	start := time.Now()
-	client, local := remoteOf(c), localOf(c)
+	local := l.local
 	var early []byte
 	if r.pub.AcceptProxyProtocol {
 		info, rest, err := readProxyHeader(c, r.pub.ConnectTimeout)
@@ -133,6 +151,9 @@ func (l *tcpListener) serve(c *net.TCPConn, r *route) {
 		early = rest
 	}
 
+	if r.pub.ProxyProtocol > 0 && !local.IsValid() {
+		local = localOf(c)
+	}
 	uc, ep, err := r.connect(l.ctx, "tcp", client.Addr())
 	if err != nil {
 		l.m.noUpstream.Inc()
@@ -181,13 +202,13 @@ func (l *tcpListener) sendPreamble(up stream, r *route, ep *endpoint,
 	return nil
 }
 
-func (l *tcpListener) track(c *net.TCPConn) {
+func (l *tcpListener) track(c stream) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.conns[c] = struct{}{}
 }
 
-func (l *tcpListener) untrack(c *net.TCPConn) {
+func (l *tcpListener) untrack(c stream) {
 	l.mu.Lock()
 	delete(l.conns, c)
 	l.mu.Unlock()
@@ -220,13 +241,13 @@ func (l *tcpListener) drain(ctx context.Context) {
 	<-done
 }
 
-// remoteOf and localOf return a connection's addresses, IPv4 unmapped.
-func remoteOf(c net.Conn) netip.AddrPort {
-	ap, _ := addrPortOf(c.RemoteAddr())
-	return ap
-}
-
-func localOf(c net.Conn) netip.AddrPort {
-	ap, _ := addrPortOf(c.LocalAddr())
-	return ap
+// localOf returns the address a client reached, IPv4 unmapped, or the
+// zero AddrPort when it cannot be had.
+func localOf(c stream) netip.AddrPort {
+	if la, ok := c.(interface{ LocalAddr() net.Addr }); ok {
+		if ap, ok := addrPortOf(la.LocalAddr()); ok {
+			return ap
+		}
+	}
+	return netip.AddrPort{}
 }
