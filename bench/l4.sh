@@ -17,12 +17,13 @@
 # Reports: iperf3 throughput (1 and 8 streams), new connections/s (wrk,
 # Connection: close), proxy CPU per keep-alive request, p99 latency (wrk,
 # 4 connections), UDP queries/s through the proxy (dnsperf against
-# dnsecho.c, a DNS responder that answers in batches) and proxy CPU per query, and RSS with CONNS idle
-# connections. NGINX has two UDP servers: one that keeps a session per
-# client as lb does (proxy_timeout 10s), and one set up for DNS as NGINX's
-# UDP load-balancing examples set it up (proxy_responses 1: a session, and
-# an upstream socket, per query); lb is compared with both. Ratios lb/HAProxy and lb/NGINX follow; for CPU, latency
-# and RSS lower is better. HAProxy has no UDP proxy here.
+# dnsecho.c, a DNS responder that answers in batches) and proxy CPU per
+# query, and RSS with CONNS idle connections. NGINX has two UDP servers:
+# one that keeps a session per client as lb does (proxy_timeout 10s), and
+# one set up for DNS as NGINX's UDP load-balancing examples set it up
+# (proxy_responses 1: a session, and an upstream socket, per query); lb
+# is compared with both. Ratios lb/HAProxy and lb/NGINX follow; for CPU,
+# latency and RSS lower is better. HAProxy has no UDP proxy here.
 #
 # The hard limit of 20,000 open files on the development machines caps a
 # proxy, which holds two descriptors per connection, below 10,000 idle

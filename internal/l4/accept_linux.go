@@ -140,15 +140,20 @@ func accept(fd uintptr) (int, netip.AddrPort, syscall.Errno) {
 	if errno != 0 {
 		return -1, netip.AddrPort{}, errno
 	}
-	return int(r), addrPortOfRaw(&sa), 0
+	return int(r), addrPortOfRaw(rawBytes(&sa)), 0
 }
 
-// addrPortOfRaw converts a socket address in the kernel's layout, IPv4
-// unmapped; other families give the zero AddrPort.
-func addrPortOfRaw(sa *syscall.RawSockaddrAny) netip.AddrPort {
-	b := (*[syscall.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))
+// rawBytes returns the part of sa that holds an IPv4 or IPv6 address.
+func rawBytes(sa *syscall.RawSockaddrAny) []byte {
+	return (*[syscall.SizeofSockaddrInet6]byte)(unsafe.Pointer(sa))[:]
+}
+
+// addrPortOfRaw converts a socket address in the kernel's layout (at
+// least syscall.SizeofSockaddrInet6 bytes), IPv4 unmapped; other
+// families give the zero AddrPort.
+func addrPortOfRaw(b []byte) netip.AddrPort {
 	port := binary.BigEndian.Uint16(b[2:4])
-	switch sa.Addr.Family {
+	switch binary.NativeEndian.Uint16(b[0:2]) {
 	case syscall.AF_INET:
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
 	case syscall.AF_INET6:
@@ -168,7 +173,7 @@ func (s *sockFile) LocalAddr() net.Addr {
 	}); err != nil || errno != 0 {
 		return nil
 	}
-	ap := addrPortOfRaw(&sa)
+	ap := addrPortOfRaw(rawBytes(&sa))
 	if !ap.IsValid() {
 		return nil
 	}

@@ -24,7 +24,8 @@ func TestAcceptedSocketInheritsOptions(t *testing.T) {
 		{name: "no keepalive with idle timeout", idle: time.Minute, ka: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := listenTCP("test", "127.0.0.1:0", slog.New(slog.DiscardHandler), nil)
+			log := slog.New(slog.DiscardHandler)
+			l, err := listenTCP("test", "127.0.0.1:0", log, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +71,8 @@ func TestAcceptedSocketInheritsOptions(t *testing.T) {
 				}
 			}
 			if tc.ka == 1 {
-				idle, _ := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+				idle, _ := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP,
+					syscall.TCP_KEEPIDLE)
 				if want := int(keepAliveConfig.Idle / time.Second); idle != want {
 					t.Errorf("TCP_KEEPIDLE = %d, want %d", idle, want)
 				}

@@ -3,7 +3,6 @@
 package l4
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -105,15 +104,8 @@ func (b *batch) payload(i int) []byte { return b.bufs[i][:b.msgs[i].n] }
 func (b *batch) from(i int) (netip.AddrPort, bool) {
 	nm := &b.names[i]
 	nm.n = b.msgs[i].hdr.Namelen
-	port := binary.BigEndian.Uint16(nm.b[2:4])
-	switch binary.NativeEndian.Uint16(nm.b[0:2]) {
-	case syscall.AF_INET:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(nm.b[4:8])), port), true
-	case syscall.AF_INET6:
-		a := netip.AddrFrom16([16]byte(nm.b[8:24])).Unmap()
-		return netip.AddrPortFrom(a, port), true
-	}
-	return netip.AddrPort{}, false
+	ap := addrPortOfRaw(nm.b[:])
+	return ap, ap.IsValid()
 }
 
 // stage prepares out[k] to send datagram i of the last recv to to (nil
